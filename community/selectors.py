@@ -1,0 +1,52 @@
+"""Reads about members and the help resources."""
+
+from __future__ import annotations
+
+import contextlib
+
+from django.core.cache import cache
+from django.db.models.functions import Lower
+
+from community.models import CrisisResource, User
+
+CRISIS_CACHE_KEY = "community:crisis-resources:v1"
+
+
+def public_member(user: User) -> dict:
+    """Everything another member may learn about ``user``: the display name, nothing else."""
+    return {"name": user.display_name}
+
+
+def display_name_taken(name: str, *, exclude: User | None = None) -> bool:
+    qs = User.objects.annotate(lname=Lower("display_name")).filter(lname=name.lower())
+    if exclude is not None and exclude.pk:
+        qs = qs.exclude(pk=exclude.pk)
+    return qs.exists()
+
+
+def crisis_resources() -> list[dict]:
+    """The shown crisis resources, cached briefly: the footer of every page needs them.
+
+    If the cache (Redis) is down the resources still come from the database: help must show.
+    """
+    try:
+        cached = cache.get(CRISIS_CACHE_KEY)
+    except Exception:  # the cache is an optimisation; Redis being down must not hide help
+        cached = None
+    if cached is not None:
+        return cached
+    resources = list(
+        CrisisResource.objects.filter(is_active=True).values(
+            "name", "region", "description", "phone", "text", "url"
+        )
+    )
+    # As above: a cache failure must not break the page.
+    with contextlib.suppress(Exception):
+        cache.set(CRISIS_CACHE_KEY, resources, timeout=300)
+    return resources
+
+
+def forget_crisis_resources() -> None:
+    """Drop the cached list after an edit, so every footer shows the change at once."""
+    with contextlib.suppress(Exception):
+        cache.delete(CRISIS_CACHE_KEY)
