@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "csp",
     "community",
+    "groups",
 ]
 
 MIDDLEWARE = [

@@ -8,5 +8,6 @@ urlpatterns = [
     path("help/", views.help_now, name="help"),
     path("me/profile/", views.profile, name="profile"),
     path("accounts/", include("allauth.urls")),
+    path("", include("groups.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,9 +1,13 @@
-"""The named cast every test can ask for, and hygiene between tests."""
+"""The named cast every test can ask for, and hygiene between tests.
+
+The cast: the “Evening circle” group; Maple, its facilitator; Willow, a member; Heron, an
+outsider who belongs to no group of the test's; Cedar, a site moderator (staff).
+"""
 
 import pytest
 from django.core.cache import cache
 
-from tests.factories import make_member, make_moderator
+from tests.factories import make_group, make_member, make_membership, make_moderator
 
 
 @pytest.fixture(autouse=True)
@@ -14,15 +18,29 @@ def _clear_cache():
 
 
 @pytest.fixture
-def member(db):
-    return make_member(
+def group(db):
+    """An open group of up to 12 whose agreement is at version 1."""
+    return make_group(name="Evening circle", slug="evening-circle")
+
+
+@pytest.fixture
+def facilitator(group):
+    user = make_member(display_name="Maple", email="maple@example.test")
+    make_membership(group, user, role="facilitator")
+    return user
+
+
+@pytest.fixture
+def member(group):
+    user = make_member(
         display_name="Willow", email="willow@example.test", time_zone="Europe/Berlin"
     )
+    make_membership(group, user)
+    return user
 
 
 @pytest.fixture
 def outsider(db):
-    """A member of the site who belongs to none of the test's groups."""
     return make_member(display_name="Heron", email="heron@example.test")
 
 

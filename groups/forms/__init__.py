@@ -1,0 +1,1 @@
+"""Forms for groups, one module per topic (membership, meetings)."""

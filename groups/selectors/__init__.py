@@ -1,0 +1,7 @@
+"""Reads about groups that check permission (Zulip's ``access_*`` pattern).
+
+Split by topic: ``membership`` (who may see and do what), ``meetings`` (schedules, RSVPs).
+"""
+
+from groups.selectors.meetings import *  # noqa: F403
+from groups.selectors.membership import *  # noqa: F403 -- the package's public face

@@ -1,0 +1,3 @@
+"""Meetings, occurrences and RSVPs as members and facilitators see them."""
+
+__all__: list[str] = []

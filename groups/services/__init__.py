@@ -1,0 +1,8 @@
+"""Writes about groups: plain ``verb_noun`` functions with an explicit actor.
+
+Split by topic: ``membership`` (groups, joining, leaving, waitlist, invites, agreements) and
+``meetings`` (schedules, occurrences, RSVPs, calendar feeds).
+"""
+
+from groups.services.meetings import *  # noqa: F403
+from groups.services.membership import *  # noqa: F403 -- the package's public face

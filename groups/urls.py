@@ -1,0 +1,5 @@
+from groups.views import meetings, membership, room
+
+app_name = "groups"
+
+urlpatterns = [*membership.urlpatterns, *meetings.urlpatterns, *room.urlpatterns]

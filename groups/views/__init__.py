@@ -1,0 +1,1 @@
+"""Thin HTTP adapters over groups.services and groups.selectors, one module per topic."""
