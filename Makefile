@@ -33,6 +33,10 @@ browser:
 	  fi; \
 	fi
 
+## Measure (not assert) speed: prints tables for the README's performance section.
+bench: $(STAMP)
+	$(BIN)/python bench/channel_layers.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

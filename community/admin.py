@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from community.models import CrisisResource, User
@@ -35,6 +36,8 @@ class CrisisResourceAdmin(admin.ModelAdmin):
     list_display = ["name", "region", "phone", "text", "is_active", "position"]
     list_editable = ["position", "is_active"]
     list_filter = ["is_active", "region"]
+    # Links typed without a scheme are web addresses; Django 6 assumes https too.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     # Every page's footer reads the resources from the cache; edits show at once.
     def save_model(self, request, obj, form, change):

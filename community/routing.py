@@ -1,3 +1,5 @@
 """Every WebSocket route of the project, gathered from the apps."""
 
-websocket_urlpatterns: list = []
+from groups.routing import websocket_urlpatterns as groups_websocket_urlpatterns
+
+websocket_urlpatterns: list = [*groups_websocket_urlpatterns]

@@ -4,6 +4,7 @@ See the README's configuration table. Production mode is ``DEBUG=false``; it ref
 the development secret key.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -67,6 +68,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "community.middleware.MemberTimezoneMiddleware",
+    "community.middleware.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "community.urls"
@@ -102,8 +104,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # A file, not :memory:, so that test servers in other processes see the same test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(LOCAL_DIR / "test-db.sqlite3")}
+    # A file, not :memory:, so that test servers in other processes see the same test database
+    # (they are handed its path); one per test run, so two runs on one checkout don't collide.
+    DATABASES["default"]["TEST"] = {"NAME": str(LOCAL_DIR / f"test-db-{os.getpid()}.sqlite3")}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI every request and consumer call runs in a thread; a pool hands connections back
     # at the end of each unit of work instead of leaking one per thread (CONN_MAX_AGE under ASGI).
@@ -148,9 +151,13 @@ CACHES = {
     }
 }
 
+# Redis pub/sub, not the core (list) layer: measured 3-4x lower fan-out latency and ~4x the
+# group_send throughput (bench/channel_layers.py, docs/protocol.md), and it re-subscribes by
+# itself after a Redis restart. It buffers nothing while Redis is away; chat delivery never
+# relies on it (consumers and clients catch up by seq from PostgreSQL).
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {
             "hosts": [
                 {
@@ -163,9 +170,6 @@ CHANNEL_LAYERS = {
                     "retry_on_timeout": True,
                 }
             ],
-            "capacity": 1500,
-            "expiry": 30,
-            "group_expiry": 86400,
         },
     }
 }
@@ -257,6 +261,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Periodic jobs; django-celery-beat copies these into its database schedule at start-up.
+CELERY_BEAT_SCHEDULE = {
+    # Keeps recurring meetings' occurrences materialised a year (at most 52 sittings) ahead.
+    "extend-meeting-occurrences": {
+        "task": "groups.tasks.task_extend_occurrences",
+        "schedule": 6 * 60 * 60,
+    },
+    # A seat held for a waitlisted person is passed on within ten minutes of its 48 hours.
+    "expire-seat-offers": {
+        "task": "groups.tasks.task_expire_seat_offers",
+        "schedule": 10 * 60,
+    },
+}
 
 # --- Security -------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from community import services
+from community.errors import DomainError, NotFound, PermissionDenied
 from community.forms import ProfileForm
 
 
@@ -25,3 +26,17 @@ def profile(request):
         messages.success(request, _("Your details are saved."))
         return redirect("profile")
     return render(request, "community/profile.html", {"form": form})
+
+
+def refusal(request, error: DomainError, *, group=None):
+    """A broken rule, explained kindly on a page of its own. Nothing was changed.
+
+    403 when the person may not do this, 404 when the thing is not there, 409 when the current
+    state says no (a full or archived group, an expired invite, a cancelled occurrence).
+    """
+    status = (
+        403 if isinstance(error, PermissionDenied) else 404 if isinstance(error, NotFound) else 409
+    )
+    return render(
+        request, "refusal.html", {"message": error.message, "group": group}, status=status
+    )

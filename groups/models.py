@@ -141,6 +141,14 @@ class Membership(models.Model):
     agreement_accepted_at = models.DateTimeField(null=True, blank=True)
     joined_at = models.DateTimeField(default=timezone.now)
     left_at = models.DateTimeField(null=True, blank=True)
+    # Chat: the highest room ``seq`` this member has read (unread counts), and whether others
+    # see them in the room's presence list.
+    last_read_seq = models.PositiveBigIntegerField(default=0)
+    hide_presence = models.BooleanField(
+        _("hide my presence"),
+        default=False,
+        help_text=_("Others in the room won't see that you're here."),
+    )
 
     class Meta:
         constraints = [
@@ -397,3 +405,95 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"Calendar feed #{self.pk}"
+
+
+# --- Chat -------------------------------------------------------------------------------------
+
+MESSAGE_MAX_CHARS = 4000
+CONTENT_WARNING_MAX_CHARS = 80
+EDIT_WINDOW = timedelta(minutes=10)
+
+
+class MessageKind(models.TextChoices):
+    TEXT = "text", _("Message")
+    WAVE = "wave", _("Wave")
+
+
+class ReactionKind(models.TextChoices):
+    """The small, fixed set of gentle reactions. Order is the order they are shown in."""
+
+    HEART = "heart", _("Heart")
+    HEAR_YOU = "hear_you", _("I hear you")
+    ME_TOO = "me_too", _("Me too")
+    STRENGTH = "strength", _("Sending strength")
+
+
+class Message(models.Model):
+    """One message in a group's room. ``seq`` numbers a group's messages 1, 2, 3… with no gaps.
+
+    A deleted message keeps its row and ``seq`` (so nobody sees a gap) but loses its words.
+    A hidden message (moderation) keeps its words for moderators; members see only that it was
+    hidden.
+    """
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveBigIntegerField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    client_id = models.UUIDField(help_text=_("Chosen by the sender's browser; makes retries safe."))
+    kind = models.CharField(max_length=10, choices=MessageKind.choices, default=MessageKind.TEXT)
+    body = models.CharField(max_length=MESSAGE_MAX_CHARS, blank=True)
+    content_warning = models.CharField(max_length=CONTENT_WARNING_MAX_CHARS, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    hidden_at = models.DateTimeField(null=True, blank=True)
+    rev = models.PositiveBigIntegerField(
+        default=0,
+        help_text=_(
+            "The group's change number of this message's latest edit, deletion, hide or "
+            "reaction change (0: never changed). Lets readers catch up on changes they missed."
+        ),
+    )
+
+    class Meta:
+        ordering = ["group", "seq"]
+        indexes = [models.Index(fields=["group", "rev"], name="message_group_rev")]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "seq"], name="message_seq_unique"),
+            models.UniqueConstraint(
+                fields=["group", "author", "client_id"], name="message_client_id_unique"
+            ),
+            models.CheckConstraint(condition=Q(seq__gte=1), name="message_seq_positive"),
+            models.CheckConstraint(
+                condition=~Q(kind="text") | ~Q(body="") | Q(deleted_at__isnull=False),
+                name="message_text_has_body",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Message {self.group_id}#{self.seq}"
+
+    @property
+    def is_visible(self) -> bool:
+        return self.deleted_at is None and self.hidden_at is None
+
+
+class MessageReaction(models.Model):
+    """One member's gentle reaction to a message; toggled, so at most one of each kind."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reaction = models.CharField(max_length=12, choices=ReactionKind.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "user", "reaction"], name="message_reaction_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reaction} on {self.message}"

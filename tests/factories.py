@@ -50,3 +50,70 @@ def make_membership(group, user, *, role="member", **extra):
     extra.setdefault("agreement_version", group.agreement_version)
     extra.setdefault("agreement_accepted_at", timezone.now())
     return Membership.objects.create(group=group, user=user, role=role, **extra)
+
+
+def next_local(weekday: int, hour: int, minute: int = 0, *, zone: str = "Europe/London", weeks=0):
+    """The next ``weekday`` (0 = Monday) at ``hour:minute`` on the wall clock of ``zone``,
+    at least a day from now, plus ``weeks`` weeks. Timezone-aware."""
+    import zoneinfo
+    from datetime import datetime, time, timedelta
+
+    from django.utils import timezone
+
+    tz = zoneinfo.ZoneInfo(zone)
+    day = timezone.now().astimezone(tz).date() + timedelta(days=1)
+    day += timedelta(days=(weekday - day.weekday()) % 7, weeks=weeks)
+    return datetime.combine(day, time(hour, minute), tzinfo=tz)
+
+
+def make_meeting(group, *, actor, **options):
+    """A meeting scheduled through the service (so its occurrences exist): by default a one-off
+    60-minute meeting next Tuesday at 19:00 London time in the group's room."""
+    from groups.services.meetings import schedule_meeting
+
+    options.setdefault("title", "Tuesday circle")
+    options.setdefault("starts_at", next_local(1, 19))
+    options.setdefault("time_zone", "Europe/London")
+    options.setdefault("duration_minutes", 60)
+    return schedule_meeting(group, actor=actor, **options)
+
+
+def make_session_key(user) -> str:
+    """The session key of a fresh sign-in for ``user``, as a browser's cookie would hold it."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def make_invite(group, *, created_by=None, days=7, expired=False, revoked=False):
+    """An invitation link to ``group``: by default good for ``days`` days from now; ``expired``
+    makes one that ran out yesterday, ``revoked`` one a facilitator withdrew."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from groups.models import Invite
+
+    now = timezone.now()
+    created_at = now - timedelta(days=days + 1) if expired else now
+    return Invite.objects.create(
+        group=group,
+        created_by=created_by,
+        created_at=created_at,
+        expires_at=created_at + timedelta(days=days),
+        revoked_at=now if revoked else None,
+    )
+
+
+def fill_group(group, *, leave_free=0):
+    """Add members until ``leave_free`` seats are left (existing members count). Returns them."""
+    from groups.models import Membership
+
+    taken = Membership.objects.filter(group=group, status="active").count()
+    return [
+        make_membership(group, make_member()).user
+        for _ in range(group.capacity - taken - leave_free)
+    ]

@@ -3,5 +3,6 @@
 Split by topic: ``membership`` (who may see and do what), ``meetings`` (schedules, RSVPs).
 """
 
+from groups.selectors.chat import *  # noqa: F403
 from groups.selectors.meetings import *  # noqa: F403
 from groups.selectors.membership import *  # noqa: F403 -- the package's public face

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -9,6 +11,7 @@ from django.utils.translation import gettext as _
 from community.errors import NotFound, PermissionDenied
 from groups.models import (
     Group,
+    Invite,
     JoinRequest,
     Membership,
     MembershipStatus,
@@ -19,13 +22,19 @@ from groups.models import (
 )
 
 __all__ = [
+    "GroupPageState",
     "access_group_as_member",
     "access_group_to_manage",
     "active_membership",
     "can_manage_group",
+    "directory_groups",
     "facilitated_groups",
     "get_group",
+    "group_page_state",
+    "invite_for_token",
+    "may_create_groups",
     "membership_for",
+    "my_memberships",
     "pending_requests",
     "seats_taken",
 ]
@@ -57,6 +66,17 @@ def can_manage_group(user, group: Group) -> bool:
         return True
     return Membership.objects.filter(
         group=group, user=user, role=Role.FACILITATOR, status=MembershipStatus.ACTIVE
+    ).exists()
+
+
+def may_create_groups(user) -> bool:
+    """Site moderators and anyone who already facilitates a group may start a new one."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_staff:
+        return True
+    return Membership.objects.filter(
+        user=user, role=Role.FACILITATOR, status=MembershipStatus.ACTIVE
     ).exists()
 
 
@@ -113,4 +133,73 @@ def pending_requests(group: Group):
 def with_member_counts(queryset):
     return queryset.annotate(
         member_count=Count("memberships", filter=Q(memberships__status=MembershipStatus.ACTIVE))
+    )
+
+
+def directory_groups(*, topic: str = "", q: str = ""):
+    """Listed, open-for-business groups with their member counts, for the directory."""
+    groups = with_member_counts(Group.objects.filter(is_listed=True, archived_at__isnull=True))
+    if topic:
+        groups = groups.filter(topic=topic)
+    if q:
+        groups = groups.filter(name__icontains=q)
+    return groups.order_by("name")
+
+
+def my_memberships(user):
+    if not user.is_authenticated:
+        return Membership.objects.none()
+    return (
+        Membership.objects.filter(user=user, status=MembershipStatus.ACTIVE)
+        .select_related("group")
+        .order_by("group__name")
+    )
+
+
+def invite_for_token(token: str) -> Invite:
+    """The invitation behind a link; expired and withdrawn ones still resolve (to explain)."""
+    invite = Invite.objects.select_related("group").filter(token=token).first()
+    if invite is None:
+        raise NotFound(
+            _("This invitation link doesn't work. You could ask the facilitator for a new one."),
+            code="invite_not_found",
+        )
+    return invite
+
+
+@dataclass(frozen=True)
+class GroupPageState:
+    """Everything the group page needs to know about the viewer's place in the group."""
+
+    membership: Membership | None
+    pending_request: JoinRequest | None
+    waitlist_entry: WaitlistEntry | None
+    seats_taken: int
+    can_manage: bool
+
+    @property
+    def is_member(self) -> bool:
+        return self.membership is not None and self.membership.is_active
+
+    @property
+    def needs_agreement(self) -> bool:
+        return self.is_member and not self.membership.agreement_is_current()
+
+
+def group_page_state(group: Group, user) -> GroupPageState:
+    membership = membership_for(group, user)
+    request = waiting = None
+    if user.is_authenticated:
+        request = JoinRequest.objects.filter(
+            group=group, user=user, status=RequestStatus.PENDING
+        ).first()
+        waiting = WaitlistEntry.objects.filter(
+            group=group, user=user, status__in=[WaitStatus.WAITING, WaitStatus.OFFERED]
+        ).first()
+    return GroupPageState(
+        membership=membership,
+        pending_request=request,
+        waitlist_entry=waiting,
+        seats_taken=seats_taken(group),
+        can_manage=can_manage_group(user, group),
     )

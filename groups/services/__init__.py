@@ -4,5 +4,6 @@ Split by topic: ``membership`` (groups, joining, leaving, waitlist, invites, agr
 ``meetings`` (schedules, occurrences, RSVPs, calendar feeds).
 """
 
+from groups.services.chat import *  # noqa: F403
 from groups.services.meetings import *  # noqa: F403
 from groups.services.membership import *  # noqa: F403 -- the package's public face

@@ -1,1 +1,131 @@
-urlpatterns: list = []
+"""The chat room page and its older-history pages. The live part is groups.consumers."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import render
+from django.urls import path, reverse
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from community.errors import DomainError, NotFound
+from groups import selectors, services
+from groups.models import CONTENT_WARNING_MAX_CHARS, MESSAGE_MAX_CHARS, ReactionKind
+
+# http(s) links only; trailing punctuation stays text ("see https://example.test." ends at test).
+_LINK = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]", re.IGNORECASE)
+
+
+def render_body(text: str) -> SafeString:
+    """Plain text as HTML: everything escaped, http(s) links clickable, nothing else.
+
+    Line breaks are kept by CSS (``white-space: pre-wrap``), so the text is not reflowed.
+    """
+    parts, last = [], 0
+    for match in _LINK.finditer(text):
+        parts.append(escape(text[last : match.start()]))
+        url = match.group(0)
+        parts.append(
+            format_html('<a href="{}" rel="nofollow noopener noreferrer">{}</a>', url, url)
+        )
+        last = match.end()
+    parts.append(escape(text[last:]))
+    return mark_safe("".join(parts))  # noqa: S308 -- every piece above is escaped
+
+
+def _frames(payloads: list[dict], user) -> list[dict]:
+    """Frames as the socket would send them, plus what the server-side template needs."""
+    frames = []
+    for payload in payloads:
+        frame = selectors.frame_for_viewer(payload, viewer_id=user.pk)
+        frame["body_html"] = render_body(frame["body"])
+        frame["created_at"] = datetime.fromisoformat(frame["created"])
+        frame["reaction_buttons"] = [
+            {
+                "value": value,
+                "label": label,
+                "count": frame["reactions"].get(value, 0),
+                "pressed": value in frame["my_reactions"],
+            }
+            for value, label in ReactionKind.choices
+        ]
+        frames.append(frame)
+    return frames
+
+
+def _membership_or_refusal(request, slug):
+    try:
+        return selectors.access_room(slug, request.user), None
+    except NotFound as error:
+        raise Http404(error.message) from error
+    except DomainError as error:
+        return None, error
+
+
+@login_required
+@require_GET
+def room(request, slug):
+    membership, refusal = _membership_or_refusal(request, slug)
+    if refusal is not None:
+        return render(request, "groups/room/refusal.html", {"message": refusal.message}, status=403)
+    group = membership.group
+    # Read the room's position first: everything up to it is committed, so the page plus a
+    # resume from it (after = max(seq, newest shown), since = rev) misses no message or change.
+    position = selectors.latest_position(group)
+    payloads, has_more = selectors.messages_before(membership)
+    messages = _frames(payloads, request.user)
+    config = {
+        "wsPath": f"/ws/groups/{group.slug}/",
+        "historyUrl": reverse("groups:room_history", kwargs={"slug": group.slug}),
+        "latestSeq": max([position.seq, *(m["seq"] for m in messages)]),
+        "latestRev": position.rev,
+        "oldestSeq": messages[0]["seq"] if messages else None,
+        "hasMore": has_more,
+        "maxChars": MESSAGE_MAX_CHARS,
+        "reactions": [{"value": v, "label": str(label)} for v, label in ReactionKind.choices],
+    }
+    return render(
+        request,
+        "groups/room.html",
+        {
+            "group": group,
+            "membership": membership,
+            "messages": messages,
+            "has_more": has_more,
+            "config": config,
+            "reactions": ReactionKind.choices,
+            "max_chars": MESSAGE_MAX_CHARS,
+            "cw_max_chars": CONTENT_WARNING_MAX_CHARS,
+            "refusal": services.posting_refusal(membership),
+        },
+    )
+
+
+@login_required
+@require_GET
+def room_history(request, slug):
+    """One older page of the room as JSON: ``?before=<seq>``; the client renders it as text."""
+    membership, refusal = _membership_or_refusal(request, slug)
+    if refusal is not None:
+        return JsonResponse({"error": refusal.code, "message": refusal.message}, status=403)
+    before = request.GET.get("before", "")
+    if not before.isdigit():
+        return JsonResponse(
+            {"error": "bad_request", "message": _("Which page? 'before' needs a seq number.")},
+            status=400,
+        )
+    payloads, has_more = selectors.messages_before(membership, before=int(before))
+    frames = [selectors.frame_for_viewer(p, viewer_id=request.user.pk) for p in payloads]
+    return JsonResponse({"messages": frames, "has_more": has_more})
+
+
+urlpatterns = [
+    path("groups/<slug:slug>/room/", room, name="room"),
+    path("groups/<slug:slug>/room/history/", room_history, name="room_history"),
+]

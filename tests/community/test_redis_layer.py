@@ -17,7 +17,6 @@ async def layer():
     layer = get_channel_layer()
     yield layer
     await layer.flush()
-    await layer.close_pools()
 
 
 async def test_a_receive_left_idle_for_longer_than_five_seconds_still_gets_its_message(layer):

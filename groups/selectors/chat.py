@@ -1,0 +1,313 @@
+"""Reads for a group's chat room: backlog after a ``seq``, changes after a ``rev``, older pages,
+unread counts, and the consumer's periodic re-check of a socket's right to stay.
+
+Who may see what: only active members read a room, and a member sees the messages posted since
+they (last) joined. What was shared before someone arrived stays with the people who were there.
+Deleted and hidden messages keep their ``seq`` (no gaps) but are shown without their words.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext as _
+
+from community.errors import PermissionDenied
+from groups.models import (
+    Group,
+    Membership,
+    MembershipStatus,
+    Message,
+    MessageKind,
+    MessageReaction,
+    ReactionKind,
+)
+from groups.selectors.membership import access_group_as_member
+
+__all__ = [
+    "HISTORY_PAGE_SIZE",
+    "RESUME_BATCH_SIZE",
+    "RoomCheck",
+    "RoomPosition",
+    "access_room",
+    "access_room_membership",
+    "check_room_access",
+    "frame_for_viewer",
+    "latest_position",
+    "latest_seq",
+    "message_payloads",
+    "messages_after",
+    "messages_before",
+    "room_backlog",
+    "room_changes",
+    "room_position",
+    "unread_counts",
+]
+
+RESUME_BATCH_SIZE = 200
+HISTORY_PAGE_SIZE = 50
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def message_payloads(messages: list[Message]) -> list[dict]:
+    """Broadcast-ready dicts for ``messages`` (authors selected), with their reactions.
+
+    ``author_id`` and ``reactors`` are for the consumer only: ``frame_for_viewer`` turns them
+    into ``own`` and ``my_reactions`` for each reader and never passes ids on.
+    """
+    reactors: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    visible_ids = [m.pk for m in messages if m.is_visible]
+    if visible_ids:
+        rows = MessageReaction.objects.filter(message_id__in=visible_ids).order_by("created_at")
+        for message_id, reaction, user_id in rows.values_list("message_id", "reaction", "user_id"):
+            reactors[message_id][reaction].append(user_id)
+    return [_payload(m, reactors.get(m.pk, {})) for m in messages]
+
+
+def _payload(message: Message, reactors: dict[str, list[int]]) -> dict:
+    visible = message.is_visible
+    return {
+        "seq": message.seq,
+        "client_id": str(message.client_id),
+        "kind": message.kind,
+        "author_id": message.author_id,
+        "author": {"name": message.author.display_name if message.author else ""},
+        "body": message.body if visible else "",
+        "content_warning": message.content_warning if visible else "",
+        "created": _iso(message.created_at),
+        "edited": _iso(message.edited_at) if visible else None,
+        "deleted": message.deleted_at is not None,
+        "hidden": message.hidden_at is not None and message.deleted_at is None,
+        "rev": message.rev,
+        "reactors": {k: list(v) for k, v in reactors.items()} if visible else {},
+    }
+
+
+def frame_for_viewer(payload: dict, *, viewer_id: int, frame_type: str = "message") -> dict:
+    """The frame one reader receives: reaction counts, their own reactions, no user ids."""
+    frame = {k: v for k, v in payload.items() if k not in ("author_id", "reactors")}
+    frame["type"] = frame_type
+    if "author_id" in payload:
+        frame["own"] = payload["author_id"] == viewer_id
+    if "reactors" in payload:
+        reactors = payload["reactors"]
+        frame["reactions"] = {
+            kind: len(reactors[kind]) for kind in ReactionKind.values if reactors.get(kind)
+        }
+        frame["my_reactions"] = [
+            kind for kind in ReactionKind.values if viewer_id in reactors.get(kind, ())
+        ]
+    return frame
+
+
+def access_room_membership(membership_id: int) -> Membership:
+    """The socket's membership, re-read now; refused unless it is still active.
+
+    Every frame that reads or writes the room goes through here or through a service that makes
+    the same check, so a removal takes effect on the very next frame.
+    """
+    membership = (
+        Membership.objects.select_related("group", "user")
+        .filter(pk=membership_id, status=MembershipStatus.ACTIVE, user__is_active=True)
+        .first()
+    )
+    if membership is None:
+        raise PermissionDenied(_("This space is for the group's members."), code="not_member")
+    return membership
+
+
+def access_room(slug: str, user) -> Membership:
+    """The caller's active membership of the room's group, with group and user loaded, or a
+    kind refusal (NotFound, PermissionDenied ``not_member``)."""
+    _group, membership = access_group_as_member(slug, user)
+    return access_room_membership(membership.pk)
+
+
+def _visible_to(membership: Membership):
+    return Message.objects.filter(
+        group_id=membership.group_id, created_at__gte=membership.joined_at
+    ).select_related("author")
+
+
+def messages_after(
+    membership: Membership, *, after: int, up_to: int | None = None, limit: int = RESUME_BATCH_SIZE
+) -> list[dict]:
+    """Up to ``limit`` payloads with ``after < seq <= up_to`` the member may see, oldest first.
+
+    Precondition: ``membership`` is active (the caller authorised it in this unit of work).
+    """
+    query = _visible_to(membership).filter(seq__gt=max(after, 0))
+    if up_to is not None:
+        query = query.filter(seq__lte=up_to)
+    return message_payloads(list(query.order_by("seq")[:limit]))
+
+
+@dataclass(frozen=True)
+class RoomPosition:
+    """How far a room has got: its latest message ``seq`` and its latest change ``rev``."""
+
+    seq: int
+    rev: int
+
+
+def _position(group_id: int) -> RoomPosition:
+    row = Message.objects.filter(group_id=group_id).aggregate(seq=Max("seq"), rev=Max("rev"))
+    return RoomPosition(seq=row["seq"] or 0, rev=row["rev"] or 0)
+
+
+def room_position(membership_id: int) -> RoomPosition:
+    """Authorise the socket's membership, then the room's position.
+
+    Read it before the backlog: seqs and revs are committed in order under the group's lock, so
+    everything up to the position is already stored, and anything newer arrives live.
+    """
+    membership = access_room_membership(membership_id)
+    return _position(membership.group_id)
+
+
+def room_backlog(
+    membership_id: int, *, after: int, up_to: int, limit: int = RESUME_BATCH_SIZE
+) -> list[dict]:
+    """Authorise the socket's membership, then one batch of what it missed after ``after``
+    (up to ``up_to``, from ``room_position``), oldest first. Page on with ``after`` = the last
+    seq returned."""
+    membership = access_room_membership(membership_id)
+    return messages_after(membership, after=after, up_to=up_to, limit=limit)
+
+
+def room_changes(
+    membership_id: int, *, since: int, up_to: int, max_seq: int, limit: int = RESUME_BATCH_SIZE
+) -> list[dict]:
+    """Authorise the socket's membership, then the current state of the messages up to
+    ``max_seq`` that changed after ``since`` (a ``rev``, up to ``up_to``), in ``rev`` order.
+
+    A message changed twice appears once, in its latest state. Page on with ``since`` = the last
+    rev returned.
+    """
+    membership = access_room_membership(membership_id)
+    query = _visible_to(membership).filter(rev__gt=max(since, 0), rev__lte=up_to, seq__lte=max_seq)
+    return message_payloads(list(query.order_by("rev")[:limit]))
+
+
+def messages_before(
+    membership: Membership, *, before: int | None = None, limit: int = HISTORY_PAGE_SIZE
+) -> tuple[list[dict], bool]:
+    """One page of history ending just before ``before`` (the newest page when None),
+    oldest first, and whether older messages remain."""
+    query = _visible_to(membership).order_by("-seq")
+    if before is not None:
+        query = query.filter(seq__lt=before)
+    rows = list(query[: limit + 1])
+    has_more = len(rows) > limit
+    return message_payloads(list(reversed(rows[:limit]))), has_more
+
+
+def latest_seq(group: Group) -> int:
+    return Message.objects.filter(group=group).aggregate(m=Max("seq"))["m"] or 0
+
+
+def latest_position(group: Group) -> RoomPosition:
+    """The room's latest ``seq`` and ``rev`` (for the room page to start the client from)."""
+    return _position(group.pk)
+
+
+@dataclass(frozen=True)
+class RoomCheck:
+    """What a connected socket re-learns every few seconds, in one query plus a session read."""
+
+    active: bool
+    session_ok: bool
+    latest_seq: int = 0
+    latest_rev: int = 0
+    listening: bool = False
+    hide_presence: bool = False
+
+    @property
+    def may_stay(self) -> bool:
+        return self.active and self.session_ok
+
+
+def _session_signs_in(session_key: str | None, user) -> bool:
+    """Does this session still sign ``user`` in? Not after logout, expiry, deletion, or a
+    password change elsewhere (the checks Django makes on every request)."""
+    if not session_key:
+        return False
+    # load() reads without creating or flushing anything; {} when missing or expired.
+    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
+    if str(data.get(SESSION_KEY)) != str(user.pk):
+        return False
+    session_hash = data.get(HASH_SESSION_KEY) or ""
+    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    return any(constant_time_compare(session_hash, h) for h in hashes)
+
+
+def check_room_access(membership_id: int, *, session_key: str | None) -> RoomCheck:
+    """May this socket stay in the room? Active membership of an active user, live session.
+
+    Also returns the room's latest ``seq`` and ``rev`` so the socket can catch up on broadcasts
+    it missed.
+    """
+
+    def latest(field: str):
+        return Coalesce(
+            Subquery(
+                Message.objects.filter(group_id=OuterRef("group_id"))
+                .order_by(f"-{field}")
+                .values(field)[:1]
+            ),
+            0,
+        )
+
+    membership = (
+        Membership.objects.filter(
+            pk=membership_id, status=MembershipStatus.ACTIVE, user__is_active=True
+        )
+        .select_related("user")
+        .annotate(latest_seq=latest("seq"), latest_rev=latest("rev"))
+        .first()
+    )
+    if membership is None:
+        return RoomCheck(active=False, session_ok=True)
+    return RoomCheck(
+        active=True,
+        session_ok=_session_signs_in(session_key, membership.user),
+        latest_seq=membership.latest_seq,
+        latest_rev=membership.latest_rev,
+        listening=membership.listening,
+        hide_presence=membership.hide_presence,
+    )
+
+
+def unread_counts(user) -> dict[int, int]:
+    """Group id → messages since the member last read, for each of their active groups.
+
+    Their own messages, waves, deleted and hidden ones do not count as unread.
+    """
+    if not user.is_authenticated:
+        return {}
+    rows = (
+        Membership.objects.filter(user=user, status=MembershipStatus.ACTIVE)
+        .annotate(
+            unread=Count(
+                "group__messages",
+                filter=Q(group__messages__seq__gt=F("last_read_seq"))
+                & Q(group__messages__created_at__gte=F("joined_at"))
+                & Q(group__messages__kind=MessageKind.TEXT)
+                & Q(group__messages__deleted_at__isnull=True)
+                & Q(group__messages__hidden_at__isnull=True)
+                & ~Q(group__messages__author=user),
+            )
+        )
+        .values_list("group_id", "unread")
+    )
+    return dict(rows)

@@ -1,0 +1,576 @@
+"""Writes for a group's chat room: posting (with ``seq``, idempotency and rate limits), editing,
+deleting, reactions, waves, read markers, and presence.
+
+Delivery model: PostgreSQL is the truth. ``post_message`` stores a message with the group's next
+``seq`` inside one transaction, holding the group's row lock so concurrent senders get 1, 2, 3…
+with no gaps (on SQLite the IMMEDIATE transaction serialises writers the same way). The
+broadcast happens only after commit, through ``community.realtime``. A broadcast the channel
+layer drops costs latency, never a message: sockets and clients catch up by ``seq``.
+
+Changes to a stored message (edit, deletion, hide, reaction) are numbered the same way: under
+the group's row lock the message gets the group's next ``rev`` (1, 2, 3… per group, one per
+change), so a socket or client that knows the last ``rev`` it saw catches up on every change it
+missed, from the database, exactly as it does for messages by ``seq``.
+
+Presence lives in Redis only (who is here now is not a fact worth keeping): one hash per room,
+one field per socket, refreshed by each socket and read with a staleness cut-off, so a Redis
+restart or a crashed server process heals by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import redis
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
+from community.errors import DomainError, NotFound, PermissionDenied
+from community.realtime import (
+    MEMBERSHIP_CHANGED,
+    room_group,
+    send_event_now,
+    send_event_on_commit,
+    user_channel_group,
+)
+from groups.models import (
+    CONTENT_WARNING_MAX_CHARS,
+    EDIT_WINDOW,
+    MESSAGE_MAX_CHARS,
+    Group,
+    Membership,
+    MembershipStatus,
+    Message,
+    MessageKind,
+    MessageReaction,
+    ReactionKind,
+)
+from groups.selectors.chat import message_payloads
+
+__all__ = [
+    "RATE_LIMIT_COUNT",
+    "RATE_LIMIT_WINDOW_SECONDS",
+    "PostResult",
+    "broadcast_message_update",
+    "delete_message",
+    "edit_message",
+    "enter_room",
+    "leave_room",
+    "lock_room",
+    "mark_read",
+    "post_message",
+    "posting_refusal",
+    "presence_snapshot",
+    "refresh_presence",
+    "send_wave",
+    "set_presence_hidden",
+    "toggle_reaction",
+]
+
+logger = logging.getLogger(__name__)
+
+RATE_LIMIT_COUNT = 10
+RATE_LIMIT_WINDOW_SECONDS = 10
+PRESENCE_STALE_SECONDS = 45
+PRESENCE_KEY_TTL_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class PostResult:
+    """``created`` is False when ``client_id`` was already stored: a retry, acked as before."""
+
+    message: Message
+    payload: dict
+    created: bool
+
+
+# --- Rules ------------------------------------------------------------------------------------
+
+
+def _membership(group: Group, user) -> Membership:
+    membership = (
+        Membership.objects.filter(
+            group=group, user=user, status=MembershipStatus.ACTIVE, user__is_active=True
+        )
+        .select_related("group", "user")
+        .first()
+    )
+    if membership is None:
+        raise PermissionDenied(_("This space is for the group's members."), code="not_member")
+    return membership
+
+
+def _local_time(moment, user) -> str:
+    try:
+        zone = ZoneInfo(user.time_zone)
+    except (ValueError, KeyError):
+        zone = ZoneInfo("UTC")
+    return formats.date_format(moment.astimezone(zone), "DATETIME_FORMAT")
+
+
+def _check_may_post(membership: Membership, *, now) -> None:
+    """Posting (and editing, reacting, waving) needs an open group, the current agreement, and
+    no mute. Listen-only members may post: listening is a presence label, not a lock."""
+    group = membership.group
+    if group.is_archived:
+        raise DomainError(
+            _("This group has closed. Its room stays here to read, but it's quiet now."),
+            code="archived",
+        )
+    if not membership.agreement_is_current():
+        raise DomainError(
+            _(
+                "The group's agreement has changed. Please read the new version on the group's "
+                "page; you can post again once you've accepted it."
+            ),
+            code="agreement_changed",
+            url=reverse("groups:detail", kwargs={"slug": group.slug}),
+        )
+    if membership.is_muted(now):
+        raise DomainError(
+            _("You can read along, but posting is paused for you until %(until)s.")
+            % {"until": _local_time(membership.muted_until, membership.user)},
+            code="muted",
+            until=membership.muted_until.isoformat(),
+        )
+
+
+def posting_refusal(membership: Membership, *, now=None) -> DomainError | None:
+    """Why this member can't post right now (for the room page to say so), or None."""
+    try:
+        _check_may_post(membership, now=now or timezone.now())
+    except DomainError as error:
+        return error
+    return None
+
+
+def _storable(text: str) -> bool:
+    """Text the database can keep: no NUL characters (PostgreSQL refuses them) and no lone
+    surrogates (they have no UTF-8 form). Anything else a person can type is fine."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _clean_body(body) -> str:
+    if body is not None and not (isinstance(body, str) and _storable(body)):
+        raise DomainError(_("A message needs to be text."), code="bad_body")
+    if not body or not body.strip():
+        raise DomainError(
+            _("There's nothing to send yet. Write a few words first."), code="empty_body"
+        )
+    body = body.strip()
+    if len(body) > MESSAGE_MAX_CHARS:
+        raise DomainError(
+            _(
+                "That's a little long for one message (%(count)s characters; the limit is "
+                "%(limit)s). You could split it into two."
+            )
+            % {"count": len(body), "limit": MESSAGE_MAX_CHARS},
+            code="body_too_long",
+        )
+    return body
+
+
+def _clean_content_warning(content_warning) -> str:
+    if content_warning is None:
+        return ""
+    if not (isinstance(content_warning, str) and _storable(content_warning)):
+        raise DomainError(
+            _("The content note needs to be a few words of text."), code="bad_content_warning"
+        )
+    content_warning = " ".join(content_warning.split())
+    if len(content_warning) > CONTENT_WARNING_MAX_CHARS:
+        raise DomainError(
+            _("Please keep the content note under %(limit)s characters.")
+            % {"limit": CONTENT_WARNING_MAX_CHARS},
+            code="content_warning_too_long",
+        )
+    return content_warning
+
+
+def _clean_client_id(client_id) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(client_id))
+    except (ValueError, TypeError, AttributeError):
+        raise DomainError(
+            _("This message is missing its identifier. Reloading the page will fix it."),
+            code="bad_client_id",
+        ) from None
+
+
+def _check_rate(group: Group, user) -> None:
+    """At most RATE_LIMIT_COUNT posts per member and group per window, counted in Redis.
+
+    If Redis is unreachable the post goes through (and is logged): the limit protects the room
+    from floods; it must not turn a Redis outage into lost messages.
+    """
+    now = time.time()
+    window = int(now // RATE_LIMIT_WINDOW_SECONDS)
+    key = f"chat:rate:{group.pk}:{user.pk}:{window}"
+    try:
+        cache.add(key, 0, timeout=RATE_LIMIT_WINDOW_SECONDS * 2)
+        count = cache.incr(key)
+    except (redis.RedisError, OSError, ValueError):
+        logger.warning("Chat rate limit unavailable for group %s; allowing the post.", group.pk)
+        return
+    if count > RATE_LIMIT_COUNT:
+        retry_after = max(1, math.ceil((window + 1) * RATE_LIMIT_WINDOW_SECONDS - now))
+        raise DomainError(
+            _(
+                "That's a lot of messages in a short time. Take a breath; you can send again in %(seconds)s seconds."
+            )
+            % {"seconds": retry_after},
+            code="rate_limited",
+            retry_after=retry_after,
+        )
+
+
+def _broadcast(message: Message, event_type: str) -> dict:
+    payload = message_payloads([message])[0]
+    send_event_on_commit(room_group(message.group_id), {"type": event_type, "message": payload})
+    return payload
+
+
+def lock_room(group_id: int) -> None:
+    """Serialise writes to a group's messages: ``seq`` and ``rev`` are each max + 1.
+
+    Every writer takes it first in its transaction, before touching a message row, so writers
+    never wait for each other in opposite orders (a PostgreSQL deadlock).
+    """
+    Group.objects.select_for_update().filter(pk=group_id).values_list("pk", flat=True).get()
+
+
+def _record_change(message: Message) -> dict:
+    """Give a changed message the group's next ``rev`` and tell the room after commit.
+
+    Precondition: inside the transaction that changed ``message`` (which holds its new state),
+    holding the group's row lock (``lock_room``), so revs commit in order with no gaps.
+    """
+    last = Message.objects.filter(group_id=message.group_id).aggregate(m=Max("rev"))["m"] or 0
+    message.rev = last + 1
+    Message.objects.filter(pk=message.pk).update(rev=message.rev)
+    return _broadcast(message, "chat.update")
+
+
+@transaction.atomic
+def broadcast_message_update(message: Message) -> None:
+    """Record that a message changed (moderation's hide/unhide) and tell the room after commit.
+
+    Readers who miss the broadcast get the new state when they next catch up by ``rev``.
+    Precondition: ``message`` holds its new state; call inside the transaction that wrote it,
+    which called ``lock_room(message.group_id)`` before writing the message row.
+    """
+    lock_room(message.group_id)
+    _record_change(message)
+
+
+# --- Posting ----------------------------------------------------------------------------------
+
+
+def post_message(
+    group: Group,
+    *,
+    author,
+    client_id,
+    body: str = "",
+    content_warning: str | None = "",
+    kind: str = MessageKind.TEXT,
+) -> PostResult:
+    """Store a message with the group's next ``seq``; broadcast it after commit.
+
+    Sending the same ``client_id`` again stores nothing and returns the original (a retry after
+    a dropped connection). Raises DomainError (nothing stored) when a rule says no.
+    """
+    client_id = _clean_client_id(client_id)
+    if kind == MessageKind.TEXT:
+        body = _clean_body(body)
+        content_warning = _clean_content_warning(content_warning)
+    else:
+        body, content_warning = "", ""
+
+    # A retry must be acked even when the limit or a later mute would now refuse it.
+    existing = Message.objects.filter(group=group, author=author, client_id=client_id).first()
+    if existing is not None:
+        _membership(group, author)
+        return PostResult(existing, message_payloads([existing])[0], created=False)
+
+    _check_rate(group, author)
+
+    with transaction.atomic():
+        # The row lock serialises this group's senders, so seq is max + 1 with no gaps.
+        lock_room(group.pk)
+        membership = _membership(group, author)
+        existing = Message.objects.filter(group=group, author=author, client_id=client_id).first()
+        if existing is not None:
+            return PostResult(existing, message_payloads([existing])[0], created=False)
+        now = timezone.now()
+        _check_may_post(membership, now=now)
+        # Moderation seam: the moderation app's matcher will screen ``body`` and
+        # ``content_warning`` here, inside this transaction, and decide to allow, hold or flag
+        # the message (and open a queue item) before it is stored and broadcast.
+        last = Message.objects.filter(group=group).aggregate(m=Max("seq"))["m"] or 0
+        message = Message.objects.create(
+            group=group,
+            seq=last + 1,
+            author=author,
+            client_id=client_id,
+            kind=kind,
+            body=body,
+            content_warning=content_warning,
+            created_at=now,
+        )
+        message.author = author
+        payload = _broadcast(message, "chat.message")
+    logger.info("Chat message stored: group=%s seq=%s kind=%s", group.pk, message.seq, kind)
+    return PostResult(message, payload, created=True)
+
+
+def send_wave(group: Group, *, user, client_id) -> PostResult:
+    """A one-tap hello to the room that expects no reply; stored and ordered like a message."""
+    return post_message(group, author=user, client_id=client_id, kind=MessageKind.WAVE)
+
+
+# --- Changing a message -----------------------------------------------------------------------
+
+
+def _message(group: Group, seq, membership: Membership) -> Message:
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise DomainError(_("We couldn't find that message."), code="message_not_found")
+    message = (
+        Message.objects.select_related("author")
+        .filter(group=group, seq=seq, created_at__gte=membership.joined_at)
+        .first()
+    )
+    if message is None:
+        raise NotFound(_("We couldn't find that message."), code="message_not_found")
+    return message
+
+
+@transaction.atomic
+def edit_message(group: Group, *, author, seq: int, body: str) -> Message:
+    """Change the words of one's own message within 10 minutes of sending it."""
+    body = _clean_body(body)
+    lock_room(group.pk)
+    membership = _membership(group, author)
+    now = timezone.now()
+    _check_may_post(membership, now=now)
+    message = _message(group, seq, membership)
+    if message.author_id != author.pk:
+        raise PermissionDenied(_("You can only edit your own messages."), code="not_yours")
+    if not message.is_visible or message.kind != MessageKind.TEXT:
+        raise DomainError(_("That message can't be edited any more."), code="not_editable")
+    if message.created_at < now - EDIT_WINDOW:
+        raise DomainError(
+            _(
+                "Messages can be edited for 10 minutes after sending. You could add a new one instead."
+            ),
+            code="edit_window_passed",
+        )
+    # Conditional update: a concurrent delete or hide wins, and this changes nothing.
+    updated = Message.objects.filter(
+        pk=message.pk, deleted_at__isnull=True, hidden_at__isnull=True
+    ).update(body=body, edited_at=now)
+    if updated != 1:
+        raise DomainError(_("That message can't be edited any more."), code="not_editable")
+    message.body, message.edited_at = body, now
+    _record_change(message)
+    return message
+
+
+@transaction.atomic
+def delete_message(group: Group, *, actor, seq: int) -> Message:
+    """Delete one's own message: its words are erased, its place (``seq``) stays.
+
+    Allowed while muted, with an outdated agreement or in an archived group: people may always
+    take back their own words.
+    """
+    lock_room(group.pk)
+    membership = _membership(group, actor)
+    message = _message(group, seq, membership)
+    if message.author_id != actor.pk:
+        raise PermissionDenied(_("You can only delete your own messages."), code="not_yours")
+    now = timezone.now()
+    if message.deleted_at is None:
+        Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(
+            deleted_at=now, body="", content_warning=""
+        )
+        MessageReaction.objects.filter(message=message).delete()
+        message.deleted_at, message.body, message.content_warning = now, "", ""
+        _record_change(message)
+    return message
+
+
+@transaction.atomic
+def toggle_reaction(group: Group, *, user, seq: int, reaction: str) -> bool:
+    """Add the reaction if the member hasn't given it to this message, else take it back.
+
+    Returns True when it was added.
+    """
+    if reaction not in ReactionKind.values:
+        raise DomainError(
+            _("That reaction isn't one of the room's reactions."), code="unknown_reaction"
+        )
+    lock_room(group.pk)
+    membership = _membership(group, user)
+    _check_may_post(membership, now=timezone.now())
+    message = _message(group, seq, membership)
+    if not message.is_visible:
+        raise DomainError(_("That message can't take reactions."), code="not_reactable")
+    removed, _detail = MessageReaction.objects.filter(
+        message=message, user=user, reaction=reaction
+    ).delete()
+    if not removed:
+        try:
+            with transaction.atomic():  # a savepoint: a double tap racing itself adds one
+                MessageReaction.objects.create(message=message, user=user, reaction=reaction)
+        except IntegrityError:
+            pass
+    _record_change(message)
+    return not removed
+
+
+# --- Reading ----------------------------------------------------------------------------------
+
+
+def mark_read(group: Group, *, user, seq: int) -> int:
+    """Remember that the member has read up to ``seq``; it never moves backwards.
+
+    Returns the stored marker.
+    """
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise DomainError(_("We couldn't find that message."), code="message_not_found")
+    membership = _membership(group, user)
+    latest = Message.objects.filter(group=group).aggregate(m=Max("seq"))["m"] or 0
+    seq = min(seq, latest)
+    Membership.objects.filter(pk=membership.pk, last_read_seq__lt=seq).update(last_read_seq=seq)
+    return max(seq, membership.last_read_seq)
+
+
+# --- Presence ---------------------------------------------------------------------------------
+
+_redis_clients: dict[str, redis.Redis] = {}
+
+
+def _redis() -> redis.Redis:
+    url = settings.CACHE_URL
+    if url not in _redis_clients:
+        _redis_clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return _redis_clients[url]
+
+
+def _presence_key(group_id: int) -> str:
+    return f"chat:presence:{group_id}"
+
+
+def presence_snapshot(group_id: int) -> list[dict]:
+    """Who is in the room now: display names and listen-only labels, hidden members left out.
+
+    Visible only to members: it travels on the room's channel group and nowhere else.
+    """
+    entries = _redis().hgetall(_presence_key(group_id))
+    fresh_after = time.time() - PRESENCE_STALE_SECONDS
+    people: dict[int, dict] = {}
+    for raw in entries.values():
+        entry = json.loads(raw)
+        if entry["t"] < fresh_after:
+            continue
+        person = people.setdefault(
+            entry["u"], {"name": entry["n"], "listening": entry["l"], "hidden": False}
+        )
+        person["hidden"] = person["hidden"] or entry["h"]
+    return sorted(
+        (
+            {"name": p["name"], "listening": p["listening"]}
+            for p in people.values()
+            if not p["hidden"]
+        ),
+        key=lambda p: p["name"].casefold(),
+    )
+
+
+def _write_presence(membership: Membership, connection_id: str) -> None:
+    entry = {
+        "u": membership.user_id,
+        "n": membership.user.display_name,
+        "l": membership.listening,
+        "h": membership.hide_presence,
+        "t": time.time(),
+    }
+    key = _presence_key(membership.group_id)
+    pipe = _redis().pipeline()
+    pipe.hset(key, connection_id, json.dumps(entry))
+    pipe.expire(key, PRESENCE_KEY_TTL_SECONDS)
+    pipe.execute()
+
+
+def _announce_presence(group_id: int) -> None:
+    send_event_now(
+        room_group(group_id), {"type": "chat.presence", "present": presence_snapshot(group_id)}
+    )
+
+
+def enter_room(membership: Membership, *, connection_id: str) -> None:
+    """Mark one socket as present and tell the room. Best effort: Redis down only logs."""
+    try:
+        _write_presence(membership, connection_id)
+        _announce_presence(membership.group_id)
+    except (redis.RedisError, OSError):
+        logger.warning("Presence unavailable for group %s.", membership.group_id)
+
+
+def refresh_presence(membership: Membership, *, connection_id: str, announce: bool) -> None:
+    """Keep one socket's presence fresh (after a Redis restart this writes it back)."""
+    try:
+        _write_presence(membership, connection_id)
+        if announce:
+            _announce_presence(membership.group_id)
+    except (redis.RedisError, OSError):
+        logger.warning("Presence unavailable for group %s.", membership.group_id)
+
+
+def leave_room(group_id: int, *, connection_id: str) -> None:
+    try:
+        _redis().hdel(_presence_key(group_id), connection_id)
+        _announce_presence(group_id)
+    except (redis.RedisError, OSError):
+        logger.warning("Presence unavailable for group %s.", group_id)
+
+
+def set_presence_hidden(group: Group, *, user, hidden: bool) -> Membership:
+    """Choose whether others in the room see that this member is here."""
+    membership = _membership(group, user)
+    Membership.objects.filter(pk=membership.pk).update(hide_presence=bool(hidden))
+    membership.hide_presence = bool(hidden)
+    return membership
+
+
+# --- Membership changes reach open sockets at once ---------------------------------------------
+
+
+@receiver(post_save, sender=Membership, dispatch_uid="chat_membership_changed")
+def _membership_saved(sender, instance: Membership, created: bool, **kwargs) -> None:
+    """Leaving, removal, a ban or a role change saved through a service: the member's open
+    sockets re-check their access right after commit instead of at their next periodic check."""
+    if not created:
+        send_event_on_commit(
+            user_channel_group(instance.user_id),
+            {"type": MEMBERSHIP_CHANGED, "group_id": instance.group_id},
+        )

@@ -1,0 +1,42 @@
+"""Celery tasks for groups: thin adapters that call a service. Each is safe to run twice."""
+
+import logging
+
+from celery import shared_task
+
+from groups.models import Meeting
+from groups.services.meetings import extend_all_occurrences, extend_occurrences
+from groups.services.membership import expire_seat_offers
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="groups.tasks.task_extend_occurrences")
+def task_extend_occurrences(*, meeting_id: int | None = None) -> int:
+    """Keep each live recurring meeting's occurrences materialised up to the cap.
+
+    Celery beat runs it without arguments (every meeting); ``meeting_id`` limits it to one.
+    Creating occurrences is idempotent (unique ``original_start``), so a redelivery is harmless.
+    """
+    if meeting_id is None:
+        created = extend_all_occurrences()
+    else:
+        meeting = Meeting.objects.filter(pk=meeting_id).first()
+        if meeting is None:
+            logger.info("extend occurrences: meeting %s is gone", meeting_id)
+            return 0
+        created = extend_occurrences(meeting)
+    logger.info("extend occurrences: created=%d meeting_id=%s", created, meeting_id)
+    return created
+
+
+@shared_task(name="groups.tasks.task_expire_seat_offers")
+def task_expire_seat_offers() -> int:
+    """Lapse waitlist seat offers older than 48 hours and offer the seats to the next in line.
+
+    Only offers already past their expiry change, each under its group's lock, so a second run
+    (or a redelivery) finds nothing left to do.
+    """
+    lapsed = expire_seat_offers()
+    logger.info("expire seat offers: lapsed=%d", lapsed)
+    return lapsed

@@ -1,0 +1,402 @@
+// The group chat room: a small, dependency-free client for the protocol in docs/protocol.md.
+//
+// Delivery: we remember the highest seq shown (lastSeq) and the highest change rev applied
+// (lastRev), send {"type":"resume","after":lastSeq,"since":lastRev} on every (re)connect, and ask
+// to resume whenever a seq skips ahead. The resume brings new messages and the current state of
+// older ones that changed (edits, deletions, reactions) while we weren't listening. Sends stay
+// in an outbox until acked and are re-sent with the same client_id after a reconnect, so a
+// dropped connection costs a moment, never a message. Message text is only ever set with
+// textContent.
+"use strict";
+
+(() => {
+  const configNode = document.getElementById("room-config");
+  const room = document.getElementById("room");
+  if (!configNode || !room) return;
+
+  const config = JSON.parse(configNode.textContent);
+  const t = room.dataset; // translated strings, from data-* attributes
+  const $ = (id) => document.getElementById(id);
+  const list = $("room-messages");
+  const scroller = $("room-scroll");
+  const statusNode = $("room-status");
+  const announcer = $("room-announcer");
+  const form = $("room-form");
+  const bodyInput = $("room-body");
+  const cwInput = $("room-cw");
+  const errorNode = $("room-error");
+  const olderButton = $("room-older");
+  const jumpButton = $("room-jump");
+  const presenceList = $("room-presence");
+  const presenceNote = $("room-presence-note");
+  const hidePresence = $("room-hide-presence");
+  const LINK = /https?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/gi;
+
+  const shownSeqs = [...list.querySelectorAll(".chat-item")].map((li) => Number(li.dataset.seq));
+  let lastSeq = Math.max(config.latestSeq || 0, ...shownSeqs, 0);
+  let lastRev = config.latestRev || 0;
+  let oldestSeq = config.oldestSeq;
+  let hasMore = config.hasMore;
+  let socket = null;
+  let attempts = 0;
+  let resuming = false;
+  let closedForGood = false;
+  let readTimer = null;
+  const outbox = new Map(); // client_id -> frame, until acked
+  const openedWarnings = new Set(); // seqs whose content note this reader opened
+
+  // --- Rendering (mirrors templates/groups/room/message.html) --------------------------------
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function bodyNode(text) {
+    const p = el("p", "chat-body");
+    let last = 0;
+    for (const match of text.matchAll(LINK)) {
+      p.append(document.createTextNode(text.slice(last, match.index)));
+      const a = el("a", "", match[0]);
+      a.href = match[0];
+      a.rel = "nofollow noopener noreferrer";
+      p.append(a);
+      last = match.index + match[0].length;
+    }
+    p.append(document.createTextNode(text.slice(last)));
+    return p;
+  }
+
+  function timeText(iso) {
+    return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function renderMessage(m) {
+    const li = el("li", m.kind === "wave" ? "chat-item chat-item-wave" : "chat-item");
+    li.id = `msg-${m.seq}`;
+    li.dataset.seq = String(m.seq);
+    const meta = el("p", "chat-meta");
+    meta.append(el("span", "chat-author", m.author.name), " ");
+    const time = el("time", "", timeText(m.created));
+    time.dateTime = m.created;
+    meta.append(time);
+    if (m.edited) meta.append(" ", el("span", "chat-edited", t.edited));
+    li.append(meta);
+    if (m.deleted) {
+      li.append(el("p", "chat-gone", t.deleted));
+      return li;
+    }
+    if (m.hidden) {
+      li.append(el("p", "chat-gone", t.hidden));
+      return li;
+    }
+    if (m.kind === "wave") {
+      li.append(el("p", "chat-wave", t.wave));
+      return li;
+    }
+    if (m.content_warning) {
+      const details = el("details", "chat-cw");
+      const summary = el("summary", "", `${t.cwPrefix} ${m.content_warning} `);
+      summary.append(el("span", "chat-cw-hint", t.cwHint));
+      details.append(summary, bodyNode(m.body));
+      details.open = openedWarnings.has(m.seq);
+      li.append(details);
+    } else {
+      li.append(bodyNode(m.body));
+    }
+    const reactions = el("div", "chat-reactions");
+    reactions.setAttribute("role", "group");
+    reactions.setAttribute("aria-label", t.reactionsLabel);
+    for (const { value, label } of config.reactions) {
+      const button = el("button", "chat-reaction", label);
+      button.type = "button";
+      button.dataset.reaction = value;
+      button.setAttribute("aria-pressed", String((m.my_reactions || []).includes(value)));
+      const count = (m.reactions || {})[value];
+      if (count) button.append(" ", el("span", "chat-count", String(count)));
+      reactions.append(button);
+    }
+    li.append(reactions);
+    if (m.own) {
+      const own = el("div", "chat-own");
+      for (const [cls, label] of [["chat-edit", t.edit], ["chat-delete", t.delete]]) {
+        const button = el("button", `link-button ${cls}`, label);
+        button.type = "button";
+        own.append(button, " ");
+      }
+      li.append(own);
+    }
+    return li;
+  }
+
+  function nearBottom() {
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+  }
+
+  function scrollToBottom() {
+    scroller.scrollTop = scroller.scrollHeight;
+    jumpButton.hidden = true;
+  }
+
+  function appendLive(m) {
+    const stick = nearBottom();
+    list.append(renderMessage(m));
+    $("room-empty").hidden = true;
+    // Never pull a reader who scrolled up back down; offer a way instead.
+    if (stick) scrollToBottom();
+    else jumpButton.hidden = false;
+    if (!m.own) {
+      let said = m.body;
+      if (m.kind === "wave") said = t.wave;
+      else if (m.content_warning) said = `${t.cwAnnounce} ${m.content_warning}`;
+      if (!m.deleted && !m.hidden) announcer.textContent = `${m.author.name}: ${said}`;
+    }
+    scheduleRead();
+  }
+
+  function replaceMessage(m) {
+    const current = $(`msg-${m.seq}`);
+    if (current) current.replaceWith(renderMessage(m));
+  }
+
+  // --- Connection ------------------------------------------------------------------------------
+
+  function setStatus(text) {
+    statusNode.textContent = text;
+    room.dataset.state = text === t.connected ? "open" : "waiting";
+  }
+
+  function send(frame) {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  function resume() {
+    resuming = true;
+    send({ type: "resume", after: lastSeq, since: lastRev });
+  }
+
+  function connect() {
+    setStatus(attempts ? t.reconnecting : t.connecting);
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${location.host}${config.wsPath}`);
+    socket.addEventListener("open", () => {
+      attempts = 0;
+      setStatus(t.connected);
+      resume();
+      for (const frame of outbox.values()) send(frame);
+    });
+    socket.addEventListener("message", (event) => handle(JSON.parse(event.data)));
+    socket.addEventListener("close", (event) => {
+      socket = null;
+      if (closedForGood) return;
+      if (event.code === 4401 || event.code === 4403) {
+        closedForGood = true; // signed out, or no longer a member: reconnecting won't help
+        setStatus(t.closed);
+        return;
+      }
+      // Exponential backoff with jitter, so a restarted server isn't stampeded.
+      const delay = Math.min(15000, 500 * 2 ** attempts) * (0.5 + Math.random());
+      attempts += 1;
+      setStatus(t.reconnecting);
+      window.setTimeout(connect, delay);
+    });
+  }
+
+  function handle(frame) {
+    switch (frame.type) {
+      case "message":
+        if (frame.seq <= lastSeq) return; // already shown
+        if (frame.seq > lastSeq + 1) {
+          if (!resuming) resume(); // a gap: fetch what's missing, in order
+          return;
+        }
+        lastSeq = frame.seq;
+        appendLive(frame);
+        return;
+      case "resumed":
+        lastSeq = Math.max(lastSeq, frame.latest);
+        lastRev = Math.max(lastRev, frame.rev || 0);
+        resuming = false;
+        scheduleRead();
+        return;
+      case "ack":
+        outbox.delete(frame.client_id);
+        if (!outbox.size) errorNode.textContent = "";
+        return;
+      case "update":
+        replaceMessage(frame);
+        // Live changes arrive in rev order with none missing, but only once this connection's
+        // resume has brought us up to date.
+        if (!resuming) lastRev = Math.max(lastRev, frame.rev || 0);
+        return;
+      case "presence":
+        showPresence(frame);
+        return;
+      case "error":
+        showError(frame);
+        return;
+      default:
+    }
+  }
+
+  function showError(frame) {
+    errorNode.textContent = frame.message;
+    const pending = frame.client_id && outbox.get(frame.client_id);
+    if (!pending) return;
+    if (frame.code === "rate_limited" || frame.code === "unavailable") {
+      window.setTimeout(() => outbox.has(frame.client_id) && send(pending), frame.retry_after * 1000);
+      return;
+    }
+    // A definite no: give the words back so nothing typed is lost.
+    outbox.delete(frame.client_id);
+    if (pending.body && bodyInput && !bodyInput.value) bodyInput.value = pending.body;
+  }
+
+  function showPresence(frame) {
+    presenceList.replaceChildren(
+      ...frame.present.map((p) => {
+        const li = el("li", "", p.name);
+        if (p.listening) li.append(" ", el("span", "room-listening", `(${t.listening})`));
+        return li;
+      }),
+    );
+    presenceNote.textContent = frame.hidden ? t.youHidden : frame.present.length ? "" : t.nobody;
+    if (hidePresence) hidePresence.checked = frame.hidden;
+  }
+
+  function scheduleRead() {
+    if (readTimer || document.visibilityState !== "visible") return;
+    readTimer = window.setTimeout(() => {
+      readTimer = null;
+      send({ type: "read", seq: lastSeq });
+    }, 1000);
+  }
+
+  // --- Sending ---------------------------------------------------------------------------------
+
+  function newClientId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
+  function queue(frame) {
+    outbox.set(frame.client_id, frame);
+    if (!send(frame)) errorNode.textContent = t.sending;
+  }
+
+  if (form) {
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      queue({
+        type: "send",
+        client_id: newClientId(),
+        body: bodyInput.value,
+        content_warning: cwInput.value,
+      });
+      bodyInput.value = "";
+      cwInput.value = "";
+      $("room-cw-toggle").open = false;
+      scrollToBottom();
+    });
+    bodyInput.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    $("room-wave").addEventListener("click", () => queue({ type: "wave", client_id: newClientId() }));
+  }
+
+  list.addEventListener("click", (event) => {
+    const button = event.target.closest("button");
+    const item = event.target.closest(".chat-item");
+    if (!button || !item) return;
+    const seq = Number(item.dataset.seq);
+    if (button.classList.contains("chat-reaction")) {
+      send({ type: "react", seq, reaction: button.dataset.reaction });
+    } else if (button.classList.contains("chat-delete")) {
+      if (window.confirm(t.confirmDelete)) send({ type: "delete", seq });
+    } else if (button.classList.contains("chat-edit")) {
+      const current = item.querySelector(".chat-body");
+      const body = window.prompt(t.editPrompt, current ? current.textContent : "");
+      if (body !== null) send({ type: "edit", seq, body });
+    }
+  });
+
+  // Remember which content notes this reader opened, so updates don't fold them again.
+  list.addEventListener(
+    "toggle",
+    (event) => {
+      const item = event.target.closest && event.target.closest(".chat-item");
+      if (!item || !event.target.classList.contains("chat-cw")) return;
+      const seq = Number(item.dataset.seq);
+      if (event.target.open) openedWarnings.add(seq);
+      else openedWarnings.delete(seq);
+    },
+    true,
+  );
+
+  if (hidePresence) {
+    hidePresence.addEventListener("change", () => send({ type: "presence", hidden: hidePresence.checked }));
+  }
+
+  jumpButton.addEventListener("click", scrollToBottom);
+  scroller.addEventListener("scroll", () => {
+    if (nearBottom()) jumpButton.hidden = true;
+  });
+
+  // --- History: older pages by seq, never the whole history -------------------------------------
+
+  let loadingOlder = false;
+  async function loadOlder() {
+    if (!hasMore || loadingOlder || oldestSeq === null) return;
+    loadingOlder = true;
+    try {
+      const response = await fetch(`${config.historyUrl}?before=${oldestSeq}`, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) throw new Error(String(response.status));
+      const page = await response.json();
+      const before = scroller.scrollHeight;
+      const nodes = page.messages.filter((m) => !$(`msg-${m.seq}`)).map(renderMessage);
+      list.prepend(...nodes);
+      scroller.scrollTop += scroller.scrollHeight - before; // keep the reader's place
+      if (page.messages.length) oldestSeq = page.messages[0].seq;
+      hasMore = page.has_more;
+      olderButton.hidden = !hasMore;
+    } catch {
+      errorNode.textContent = t.loadFailed;
+    } finally {
+      loadingOlder = false;
+    }
+  }
+
+  olderButton.addEventListener("click", loadOlder);
+  if ("IntersectionObserver" in window) {
+    new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) loadOlder();
+    }, { root: scroller }).observe(olderButton);
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") scheduleRead();
+  });
+
+  scrollToBottom();
+  connect();
+  window.addEventListener("pagehide", () => {
+    closedForGood = true;
+    if (socket) socket.close();
+  });
+})();
