@@ -36,6 +36,7 @@ browser:
 ## Measure (not assert) speed: prints tables for the README's performance section.
 bench: $(STAMP)
 	$(BIN)/python bench/channel_layers.py
+	$(BIN)/python bench/matcher.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "csp",
     "community",
     "groups",
+    "moderation",
 ]
 
 MIDDLEWARE = [
