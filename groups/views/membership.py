@@ -32,13 +32,6 @@ def _group_or_404(slug):
         raise Http404(e.message) from e
 
 
-def _manage_or_403(slug, user):
-    group = _group_or_404(slug)
-    if not selectors.can_manage_group(user, group):
-        raise PermissionDenied(_("Only this group's facilitators can do that."))
-    return group
-
-
 _refusal = refusal
 
 
@@ -235,7 +228,7 @@ def create(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def edit(request, slug):
-    group = _manage_or_403(slug, request.user)
+    group = selectors.access_group_to_manage(slug, request.user)
     form = GroupForm(request.POST or None, instance=None if request.POST else group, editing=True)
     if request.method == "POST" and form.is_valid():
         try:
@@ -251,7 +244,7 @@ def edit(request, slug):
 @login_required
 @require_http_methods(["GET", "POST"])
 def requests(request, slug):
-    group = _manage_or_403(slug, request.user)
+    group = selectors.access_group_to_manage(slug, request.user)
     return render(
         request,
         "groups/requests.html",
@@ -262,7 +255,7 @@ def requests(request, slug):
 @login_required
 @require_POST
 def decide_request(request, slug, pk):
-    group = _manage_or_403(slug, request.user)
+    group = selectors.access_group_to_manage(slug, request.user)
     join_request = get_object_or_404(JoinRequest, pk=pk, group=group)
     form = DecideRequestForm(request.POST)
     if not form.is_valid():
@@ -292,7 +285,7 @@ def decide_request(request, slug, pk):
 @login_required
 @require_http_methods(["GET", "POST"])
 def invites(request, slug):
-    group = _manage_or_403(slug, request.user)
+    group = selectors.access_group_to_manage(slug, request.user)
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -312,7 +305,7 @@ def invites(request, slug):
 @login_required
 @require_POST
 def revoke_invite(request, slug, pk):
-    group = _manage_or_403(slug, request.user)
+    group = selectors.access_group_to_manage(slug, request.user)
     services.revoke_invite(get_object_or_404(Invite, pk=pk, group=group), actor=request.user)
     messages.success(request, _("That invitation link no longer works."))
     return redirect("groups:invites", slug=slug)
@@ -321,7 +314,7 @@ def revoke_invite(request, slug, pk):
 @login_required
 @require_POST
 def archive(request, slug):
-    group = _manage_or_403(slug, request.user)
+    group = selectors.access_group_to_manage(slug, request.user)
     archived = bool(request.POST.get("archived"))
     services.archive_group(group, actor=request.user, archived=archived)
     if archived:
