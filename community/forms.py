@@ -6,7 +6,13 @@ from functools import cache
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from community.models import DISPLAY_NAME_MAX, validate_time_zone
+from community.models import (
+    CHANNELS,
+    DISPLAY_NAME_MAX,
+    REMINDER_LEAD_CHOICES,
+    NotificationKind,
+    validate_time_zone,
+)
 from community.selectors import display_name_taken
 from community.services import normalise_display_name
 
@@ -93,3 +99,78 @@ class ProfileForm(_ProfileFieldsMixin, forms.Form):
             "initial", {"display_name": user.display_name, "time_zone": user.time_zone}
         )
         super().__init__(*args, **kwargs)
+
+
+class NotificationPreferencesForm(forms.Form):
+    """Per kind: in the app and/or by email; reminder lead times; quiet hours; time zone.
+
+    The rules (quiet hours that end when they start, unknown lead times) are checked by
+    ``community.services.update_preferences``; the view shows its errors on these fields.
+    """
+
+    reminder_lead_minutes = forms.TypedMultipleChoiceField(
+        label=_("Remind me before a meeting"),
+        choices=REMINDER_LEAD_CHOICES,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Leave all unticked for no reminders."),
+        error_messages={
+            "invalid_choice": _(
+                "Reminders can come 1 day, 1 hour or 15 minutes before a meeting, or not at all."
+            )
+        },
+    )
+    quiet_start = forms.TimeField(
+        label=_("Quiet hours start"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text=_("No emails between these times. Leave both empty for no quiet hours."),
+    )
+    quiet_end = forms.TimeField(
+        label=_("Quiet hours end"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    time_zone = TimeZoneField()
+
+    def __init__(self, *args, user, preference, **kwargs):
+        self.user = user
+        initial = {
+            "reminder_lead_minutes": list(preference.reminder_lead_minutes or []),
+            "quiet_start": preference.quiet_start,
+            "quiet_end": preference.quiet_end,
+            "time_zone": user.time_zone,
+        }
+        for kind in NotificationKind:
+            for channel in CHANNELS:
+                initial[f"{channel}__{kind.value}"] = preference.wants(kind.value, channel)
+        kwargs.setdefault("initial", initial)
+        super().__init__(*args, **kwargs)
+        for kind in NotificationKind:
+            self.fields[f"in_app__{kind.value}"] = forms.BooleanField(
+                label=_("In the app"), required=False
+            )
+            self.fields[f"email__{kind.value}"] = forms.BooleanField(
+                label=_("By email"), required=False
+            )
+
+    def kind_rows(self):
+        """(kind label, in-app field, email field) per kind, for the template's table."""
+        return [
+            (kind.label, self[f"in_app__{kind.value}"], self[f"email__{kind.value}"])
+            for kind in NotificationKind
+        ]
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "channels": {
+                kind.value: {c: bool(data.get(f"{c}__{kind.value}")) for c in CHANNELS}
+                for kind in NotificationKind
+            },
+            "reminder_lead_minutes": list(data.get("reminder_lead_minutes") or []),
+            "quiet_start": data.get("quiet_start"),
+            "quiet_end": data.get("quiet_end"),
+            "time_zone": data["time_zone"],
+        }

@@ -107,3 +107,159 @@ class CrisisResource(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- Notifications ------------------------------------------------------------------------------
+
+
+class NotificationKind(models.TextChoices):
+    MEETING_REMINDER = "meeting_reminder", _("Meeting reminders")
+    MEETING_CHANGED = "meeting_changed", _("Meetings moved or cancelled")
+    JOIN_REQUEST_DECIDED = "join_request_decided", _("Answers to requests to join")
+    SEAT_OFFERED = "seat_offered", _("A seat held for you")
+    REPORT_OUTCOME = "report_outcome", _("What happened with a report you made")
+    MODERATION_ACTION = "moderation_action", _("Moderation about you")
+    MODERATOR_ALERT = "moderator_alert", _("Alerts for moderators")
+
+
+# In-app is on for every kind; email only where missing it would cost the member something.
+EMAIL_ON_BY_DEFAULT = frozenset(
+    {
+        NotificationKind.MEETING_REMINDER,
+        NotificationKind.MEETING_CHANGED,
+        NotificationKind.SEAT_OFFERED,
+        NotificationKind.MODERATION_ACTION,
+        NotificationKind.MODERATOR_ALERT,
+    }
+)
+IN_APP, EMAIL = "in_app", "email"
+CHANNELS = (IN_APP, EMAIL)
+
+# Reminder lead times a member may choose, in minutes: 1 day, 1 hour, 15 minutes.
+REMINDER_LEAD_CHOICES = [
+    (24 * 60, _("1 day before")),
+    (60, _("1 hour before")),
+    (15, _("15 minutes before")),
+]
+REMINDER_LEAD_MINUTES = frozenset(m for m, _label in REMINDER_LEAD_CHOICES)
+DEFAULT_REMINDER_LEADS = [24 * 60, 60]
+
+
+def default_reminder_leads() -> list[int]:
+    return list(DEFAULT_REMINDER_LEADS)
+
+
+class NotificationPreference(models.Model):
+    """One member's choices. A member without a row has the defaults (``for_member`` below).
+
+    ``channels`` holds only what the member changed: ``{kind: {"in_app": bool, "email": bool}}``;
+    anything missing falls back to the kind's default. Quiet hours are wall-clock times in the
+    member's own time zone (``User.time_zone``); start after end crosses midnight; both empty
+    means no quiet hours.
+    """
+
+    user = models.OneToOneField(
+        "community.User", on_delete=models.CASCADE, related_name="notification_preference"
+    )
+    channels = models.JSONField(_("channels"), default=dict, blank=True)
+    reminder_lead_minutes = models.JSONField(
+        _("reminder lead times (minutes)"), default=default_reminder_leads, blank=True
+    )
+    quiet_start = models.TimeField(_("quiet hours start"), null=True, blank=True)
+    quiet_end = models.TimeField(_("quiet hours end"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("notification preference")
+        verbose_name_plural = _("notification preferences")
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(quiet_start__isnull=True, quiet_end__isnull=True)
+                    | (
+                        models.Q(quiet_start__isnull=False, quiet_end__isnull=False)
+                        & ~models.Q(quiet_start=models.F("quiet_end"))
+                    )
+                ),
+                name="notification_pref_quiet_hours_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Notification preferences of member {self.user_id}"
+
+    @classmethod
+    def for_member(cls, user) -> "NotificationPreference":
+        """The member's stored preferences, or unsaved defaults (nothing is written)."""
+        pref = cls.objects.filter(user=user).first()
+        return pref if pref is not None else cls(user=user)
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.user.time_zone)
+
+    @property
+    def has_quiet_hours(self) -> bool:
+        return self.quiet_start is not None and self.quiet_end is not None
+
+    def wants(self, kind: str, channel: str) -> bool:
+        chosen = (self.channels or {}).get(kind, {}).get(channel)
+        if chosen is not None:
+            return bool(chosen)
+        return channel == IN_APP or kind in EMAIL_ON_BY_DEFAULT
+
+
+class Notification(models.Model):
+    """Something a member should know, shown in-app and perhaps emailed.
+
+    ``in_app`` false: the member turned the bell off for this kind and it exists only to be
+    emailed. Email state: ``email_pending`` is set while an email is wanted and not yet sent,
+    ``email_after`` is the earliest time it may go (the end of quiet hours), ``emailed_at`` is
+    set by the one conditional update that claims the send.
+    """
+
+    user = models.ForeignKey(
+        "community.User", on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=NotificationKind.choices)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("body"), blank=True)
+    url = models.CharField(_("link"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+    dedupe_key = models.CharField(_("dedupe key"), max_length=200, blank=True)
+    in_app = models.BooleanField(_("shown in app"), default=True)
+    email_pending = models.BooleanField(_("email pending"), default=False)
+    email_after = models.DateTimeField(_("email not before"), null=True, blank=True)
+    emailed_at = models.DateTimeField(_("emailed"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "dedupe_key"],
+                condition=~models.Q(dedupe_key=""),
+                name="notification_user_dedupe_key_unique",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["user", "read_at"],
+                condition=models.Q(in_app=True, read_at__isnull=True),
+                name="notification_unread_idx",
+            ),
+            models.Index(
+                fields=["email_after"],
+                condition=models.Q(email_pending=True),
+                name="notification_email_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for member {self.user_id}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None

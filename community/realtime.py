@@ -11,6 +11,9 @@ Group names:
 - ``room_group(group_id)``: every socket in a group's chat room.
 - ``user_channel_group(user_id)``: every socket of one member (membership changed, ban, ...).
 - ``session_channel_group(session_key)``: every socket of one signed-in session (logout).
+- ``notification_channel_group(user_id)``: every notifications socket (``/ws/me/``) of one
+  member. Apart from ``user.<id>`` on purpose: the chat consumer joins that group and has no
+  handler for notification events (an unknown event type would close its socket).
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ def room_group(group_id: int) -> str:
 
 def user_channel_group(user_id: int) -> str:
     return f"user.{user_id}"
+
+
+def notification_channel_group(user_id: int) -> str:
+    return f"notifications.user.{user_id}"
 
 
 def session_channel_group(session_key: str) -> str:

@@ -50,3 +50,27 @@ def forget_crisis_resources() -> None:
     """Drop the cached list after an edit, so every footer shows the change at once."""
     with contextlib.suppress(Exception):
         cache.delete(CRISIS_CACHE_KEY)
+
+
+# --- Notifications --------------------------------------------------------------------------------
+
+NOTIFICATIONS_PER_PAGE = 20
+
+
+def unread_notification_count(user) -> int:
+    """How many of the member's in-app notifications are unread (0 for visitors)."""
+    from community.models import Notification
+
+    if user is None or not user.is_authenticated:
+        return 0
+    return Notification.objects.filter(user=user, in_app=True, read_at__isnull=True).count()
+
+
+def notifications_page(user, *, page: int | str | None = 1):
+    """One page of the member's in-app notifications, newest first (out-of-range → last page)."""
+    from django.core.paginator import Paginator
+
+    from community.models import Notification
+
+    qs = Notification.objects.filter(user=user, in_app=True).order_by("-created_at", "-id")
+    return Paginator(qs, NOTIFICATIONS_PER_PAGE).get_page(page)

@@ -89,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "community.context_processors.site",
+                "community.context_processors.notifications",
             ],
         },
     },
@@ -274,7 +275,34 @@ CELERY_BEAT_SCHEDULE = {
         "task": "groups.tasks.task_expire_seat_offers",
         "schedule": 10 * 60,
     },
+    # Crisis items nobody acknowledged, and items past their service time, go to every
+    # moderator; safe to run twice (each item escalates once).
+    "escalate-moderation-items": {
+        "task": "moderation.tasks.task_escalate_overdue_items",
+        "schedule": 60,
+    },
+    # Emails held back by members' quiet hours go out within a minute of the hours ending.
+    "send-deferred-emails": {
+        "task": "community.tasks.task_send_deferred_emails",
+        "schedule": 60,
+    },
 }
+
+# --- Moderation -----------------------------------------------------------------------------
+
+# A crisis item nobody claimed within this many minutes is escalated to every moderator.
+MODERATION_CRISIS_ACK_MINUTES = env.float("MODERATION_CRISIS_ACK_MINUTES", default=5)
+# Service time per queue item kind (minutes); an item still open after it is escalated.
+MODERATION_SERVICE_MINUTES = {
+    "crisis": MODERATION_CRISIS_ACK_MINUTES,
+    "held": 30,
+    "report": 4 * 60,
+    "flag": 8 * 60,
+    "appeal": 48 * 60,
+}
+# Members of this Django auth group (plus the group's facilitators) are alerted at once about a
+# crisis item; with nobody in it, every site moderator is.
+MODERATION_ON_CALL_GROUP = "On-call moderators"
 
 # --- Security -------------------------------------------------------------------------------
 

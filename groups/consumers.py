@@ -254,6 +254,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.membership, connection_id=self.channel_name, announce=True
         )
 
+    async def frame_help(self, frame):
+        """ "I need help now": the crisis path without a message (moderation.services)."""
+        from moderation.services import request_help
+
+        await database_sync_to_async(request_help)(self.group, user=self.user)
+
     FRAME_HANDLERS = {
         "send": frame_send,
         "wave": frame_wave,
@@ -263,6 +269,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "edit": frame_edit,
         "read": frame_read,
         "presence": frame_presence,
+        "help": frame_help,
     }
 
     # --- Delivery -----------------------------------------------------------------------------
@@ -372,6 +379,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self._close(CLOSE_FORBIDDEN)
             except Exception:
                 logger.warning("Chat socket check failed; the next tick retries.", exc_info=True)
+
+    async def chat_support(self, event):
+        """Crisis support, privately: only this member's sockets in the room it came from."""
+        if self.membership is None or self.closing or event.get("group_id") != self.group.pk:
+            return
+        await self._send_json(
+            {"type": "support", "message": event["message"], "resources": event["resources"]}
+        )
 
     async def session_ended(self, event):
         await self._close(CLOSE_UNAUTHENTICATED)

@@ -449,6 +449,14 @@ class Message(models.Model):
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     hidden_at = models.DateTimeField(null=True, blank=True)
+    held_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "Set while an automatic flag holds the message for a moderator: only its author "
+            "sees it (marked as waiting) until it is approved."
+        ),
+    )
     rev = models.PositiveBigIntegerField(
         default=0,
         help_text=_(

@@ -76,6 +76,7 @@ def message_payloads(messages: list[Message]) -> list[dict]:
 
 def _payload(message: Message, reactors: dict[str, list[int]]) -> dict:
     visible = message.is_visible
+    held = visible and message.held_at is not None
     return {
         "seq": message.seq,
         "client_id": str(message.client_id),
@@ -88,6 +89,7 @@ def _payload(message: Message, reactors: dict[str, list[int]]) -> dict:
         "edited": _iso(message.edited_at) if visible else None,
         "deleted": message.deleted_at is not None,
         "hidden": message.hidden_at is not None and message.deleted_at is None,
+        "held": held,
         "rev": message.rev,
         "reactors": {k: list(v) for k, v in reactors.items()} if visible else {},
     }
@@ -97,6 +99,11 @@ def frame_for_viewer(payload: dict, *, viewer_id: int, frame_type: str = "messag
     """The frame one reader receives: reaction counts, their own reactions, no user ids."""
     frame = {k: v for k, v in payload.items() if k not in ("author_id", "reactors")}
     frame["type"] = frame_type
+    if payload.get("held") and payload.get("author_id") != viewer_id:
+        # Held for a moderator: only its author sees it. Others get a placeholder with no
+        # words and no author, so ``seq`` stays gap-free; it becomes an ``update`` once approved.
+        frame.update(body="", content_warning="", author={"name": ""}, edited=None)
+        payload = {**payload, "reactors": {}}
     if "author_id" in payload:
         frame["own"] = payload["author_id"] == viewer_id
     if "reactors" in payload:
@@ -305,6 +312,7 @@ def unread_counts(user) -> dict[int, int]:
                 & Q(group__messages__kind=MessageKind.TEXT)
                 & Q(group__messages__deleted_at__isnull=True)
                 & Q(group__messages__hidden_at__isnull=True)
+                & Q(group__messages__held_at__isnull=True)
                 & ~Q(group__messages__author=user),
             )
         )

@@ -59,6 +59,7 @@ from groups.models import (
     ReactionKind,
 )
 from groups.selectors.chat import message_payloads
+from moderation.services.screening import screen_message
 
 __all__ = [
     "RATE_LIMIT_COUNT",
@@ -323,9 +324,6 @@ def post_message(
             return PostResult(existing, message_payloads([existing])[0], created=False)
         now = timezone.now()
         _check_may_post(membership, now=now)
-        # Moderation seam: the moderation app's matcher will screen ``body`` and
-        # ``content_warning`` here, inside this transaction, and decide to allow, hold or flag
-        # the message (and open a queue item) before it is stored and broadcast.
         last = Message.objects.filter(group=group).aggregate(m=Max("seq"))["m"] or 0
         message = Message.objects.create(
             group=group,
@@ -338,6 +336,9 @@ def post_message(
             created_at=now,
         )
         message.author = author
+        # Moderation screens it in this transaction: a held message is stored with
+        # ``held_at`` (only its author sees its words); flags and crisis open queue items.
+        screen_message(message)
         payload = _broadcast(message, "chat.message")
     logger.info("Chat message stored: group=%s seq=%s kind=%s", group.pk, message.seq, kind)
     return PostResult(message, payload, created=True)
@@ -375,7 +376,7 @@ def edit_message(group: Group, *, author, seq: int, body: str) -> Message:
     message = _message(group, seq, membership)
     if message.author_id != author.pk:
         raise PermissionDenied(_("You can only edit your own messages."), code="not_yours")
-    if not message.is_visible or message.kind != MessageKind.TEXT:
+    if not message.is_visible or message.kind != MessageKind.TEXT or message.held_at:
         raise DomainError(_("That message can't be edited any more."), code="not_editable")
     if message.created_at < now - EDIT_WINDOW:
         raise DomainError(
@@ -432,7 +433,7 @@ def toggle_reaction(group: Group, *, user, seq: int, reaction: str) -> bool:
     membership = _membership(group, user)
     _check_may_post(membership, now=timezone.now())
     message = _message(group, seq, membership)
-    if not message.is_visible:
+    if not message.is_visible or message.held_at:
         raise DomainError(_("That message can't take reactions."), code="not_reactable")
     removed, _detail = MessageReaction.objects.filter(
         message=message, user=user, reaction=reaction

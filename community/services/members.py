@@ -7,6 +7,8 @@ from django.db import transaction
 
 from community.models import User
 
+__all__ = ["apply_member_profile", "create_member", "normalise_display_name", "update_profile"]
+
 
 def normalise_display_name(value: str) -> str:
     """Collapse runs of white space so “Sam  ” and “Sam” are the same name."""

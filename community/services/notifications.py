@@ -1,0 +1,363 @@
+"""Notifications: the one ``notify`` every app calls, reading them, and emailing them.
+
+``notify`` writes a row inside the caller's transaction. After commit the member's open pages
+hear about it (``community.realtime``) and, when the member wants email for that kind and it is
+not their quiet hours, a Celery task sends it. Emails held back by quiet hours wait in the row
+(``email_pending``, ``email_after``) for the every-minute sweep. Sending is claimed by one
+conditional update, so the email goes at most once however often the task runs; a failed send
+rolls the claim back and the task retries.
+
+Nothing here logs an email address, a title or a body: ids and outcomes only.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from urllib.parse import urljoin
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from community.errors import DomainError, NotFound, PermissionDenied
+from community.models import (
+    EMAIL,
+    IN_APP,
+    Notification,
+    NotificationKind,
+    NotificationPreference,
+    User,
+)
+from community.realtime import notification_channel_group, send_event_on_commit
+from community.services.preferences import in_quiet_hours, quiet_hours_end, set_email_preference
+
+__all__ = [
+    "NOTIFICATION_CREATED",
+    "NOTIFICATION_READ",
+    "build_notification_email",
+    "due_email_ids",
+    "mark_all_notifications_read",
+    "mark_notification_read",
+    "notify",
+    "read_unsubscribe_token",
+    "send_notification_email",
+    "unsubscribe_by_token",
+    "unsubscribe_token",
+]
+
+logger = logging.getLogger(__name__)
+
+# Event types on the member's notification group (handled by community.consumers).
+NOTIFICATION_CREATED = "notification.created"
+NOTIFICATION_READ = "notification.read"
+
+UNSUBSCRIBE_SALT = "community.notifications.unsubscribe"
+UNSUBSCRIBE_MAX_AGE = timedelta(days=60)
+# The sweep leaves an email that was due less than this long ago to the task enqueued for it
+# at commit; older ones (the task was lost, or gave up retrying) are enqueued again.
+SWEEP_GRACE = timedelta(minutes=5)
+# An email that could not go for this long after it was due is not sent any more.
+EMAIL_STALE_AFTER = timedelta(days=2)
+
+
+def _unread_count(user_id: int) -> int:
+    return Notification.objects.filter(user_id=user_id, in_app=True, read_at__isnull=True).count()
+
+
+def _enqueue_email(notification_id: int) -> None:
+    from community.tasks import task_send_notification_email  # tasks import this module
+
+    try:
+        task_send_notification_email.delay(notification_id=notification_id)
+    except Exception:
+        # The broker is unreachable: the row stays pending and the sweep sends it later.
+        logger.warning("Could not enqueue email for notification %s.", notification_id)
+
+
+def notify(
+    user: User,
+    *,
+    kind: str,
+    title: str,
+    body: str = "",
+    url: str = "",
+    dedupe_key: str = "",
+) -> Notification | None:
+    """Tell ``user`` about something, in-app and/or by email as they chose for ``kind``.
+
+    Runs inside the caller's transaction; the live event and the email happen after it commits.
+    With a ``dedupe_key`` a repeated call makes nothing new and returns the first notification.
+    Returns None when the member turned both channels off for this kind.
+    """
+    if kind not in NotificationKind.values:
+        raise DomainError(f"Unknown notification kind {kind!r}.", code="unknown_kind")
+    title = " ".join(title.split())
+    if not title:
+        raise DomainError("A notification needs a title.", code="empty_title")
+    if url and not (
+        (url.startswith("/") and not url.startswith("//"))
+        or url.startswith(("https://", "http://"))
+    ):
+        raise DomainError("A notification's link must be a path or an http(s) URL.", code="bad_url")
+    with transaction.atomic():
+        if dedupe_key:
+            existing = Notification.objects.filter(user=user, dedupe_key=dedupe_key).first()
+            if existing is not None:
+                return existing
+        prefs = NotificationPreference.for_member(user)
+        in_app = prefs.wants(kind, IN_APP)
+        email = prefs.wants(kind, EMAIL) and user.is_active and bool(user.email)
+        if not (in_app or email):
+            return None
+        now = timezone.now()
+        email_after = quiet_hours_end(prefs, now) if email else None
+        try:
+            with transaction.atomic():  # a savepoint: a duplicate key must not spoil the caller
+                notification = Notification.objects.create(
+                    user=user,
+                    kind=kind,
+                    title=title[:200],
+                    body=body,
+                    url=url,
+                    created_at=now,
+                    dedupe_key=dedupe_key,
+                    in_app=in_app,
+                    email_pending=email,
+                    email_after=email_after,
+                )
+        except IntegrityError:
+            if not dedupe_key:
+                raise
+            # Another transaction made it first (and has committed): return that one.
+            return Notification.objects.get(user=user, dedupe_key=dedupe_key)
+        if in_app:
+            send_event_on_commit(
+                notification_channel_group(user.pk),
+                {
+                    "type": NOTIFICATION_CREATED,
+                    "id": notification.pk,
+                    "title": notification.title,
+                    "url": notification.url,
+                    "unread": _unread_count(user.pk),
+                },
+            )
+        if email and email_after <= now:
+            transaction.on_commit(lambda: _enqueue_email(notification.pk))
+        return notification
+
+
+# --- Reading --------------------------------------------------------------------------------------
+
+
+def _announce_read(user_id: int) -> None:
+    send_event_on_commit(
+        notification_channel_group(user_id),
+        {"type": NOTIFICATION_READ, "unread": _unread_count(user_id)},
+    )
+
+
+@transaction.atomic
+def mark_notification_read(user: User, *, actor: User, notification_id: int) -> Notification:
+    """Mark one of the member's notifications read. Reading it in-app also cancels its email."""
+    if actor.pk != user.pk:
+        raise PermissionDenied(_("Only you can mark your notifications as read."))
+    notification = Notification.objects.filter(pk=notification_id, user=user).first()
+    if notification is None:
+        raise NotFound(_("That notification isn't here any more."))
+    if notification.read_at is None:
+        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(
+            read_at=timezone.now(), email_pending=False
+        )
+        notification.refresh_from_db(fields=["read_at", "email_pending"])
+        _announce_read(user.pk)
+    return notification
+
+
+@transaction.atomic
+def mark_all_notifications_read(user: User, *, actor: User) -> int:
+    """Mark every unread notification of the member read; returns how many changed."""
+    if actor.pk != user.pk:
+        raise PermissionDenied(_("Only you can mark your notifications as read."))
+    changed = Notification.objects.filter(user=user, read_at__isnull=True).update(
+        read_at=timezone.now(), email_pending=False
+    )
+    if changed:
+        _announce_read(user.pk)
+    return changed
+
+
+# --- Unsubscribing --------------------------------------------------------------------------------
+
+
+def _signer() -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=UNSUBSCRIBE_SALT)
+
+
+def unsubscribe_token(user: User, kind: str) -> str:
+    """A signed token that turns off ``kind`` emails for ``user``; good for 60 days."""
+    return _signer().sign_object({"u": user.pk, "k": kind})
+
+
+def read_unsubscribe_token(token: str) -> tuple[int, str]:
+    """The (member id, kind) a token names. A forged or expired token raises DomainError."""
+    try:
+        data = _signer().unsign_object(token, max_age=UNSUBSCRIBE_MAX_AGE)
+    except signing.SignatureExpired:
+        raise DomainError(
+            _(
+                "This unsubscribe link is more than 60 days old, so it no longer works. "
+                "Nothing was changed. You can choose which emails you get on your "
+                "notification settings page after signing in."
+            ),
+            code="token_expired",
+        ) from None
+    except signing.BadSignature:
+        raise DomainError(
+            _(
+                "This unsubscribe link isn't one we recognise, so nothing was changed. "
+                "It may have been cut short when it was copied. You can choose which emails "
+                "you get on your notification settings page after signing in."
+            ),
+            code="token_invalid",
+        ) from None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("u"), int)
+        or data.get("k") not in NotificationKind.values
+    ):
+        raise DomainError(_("This unsubscribe link isn't one we recognise."), code="token_invalid")
+    return data["u"], data["k"]
+
+
+def _check_token(token: str, *, actor: User | None) -> tuple[User, str]:
+    user_id, kind = read_unsubscribe_token(token)
+    if actor is not None and actor.is_authenticated and actor.pk != user_id:
+        raise PermissionDenied(
+            _(
+                "This unsubscribe link belongs to another account, so nothing was changed. "
+                "You can choose your own emails on your notification settings page."
+            ),
+            code="token_other_member",
+        )
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise DomainError(_("This unsubscribe link isn't one we recognise."), code="token_invalid")
+    return user, kind
+
+
+def unsubscribe_by_token(token: str, *, actor: User | None = None, commit: bool = True) -> str:
+    """Turn off the emails a token names; returns the kind. ``commit=False`` only checks.
+
+    ``actor`` is whoever is signed in (or None): a token for another member changes nothing.
+    """
+    user, kind = _check_token(token, actor=actor)
+    if commit:
+        set_email_preference(user, kind=kind, enabled=False)
+        logger.info("Member %s turned off %s emails by link.", user.pk, kind)
+    return kind
+
+
+# --- Email ----------------------------------------------------------------------------------------
+
+
+def _absolute(path: str) -> str:
+    return urljoin(settings.SITE_URL.rstrip("/") + "/", path)
+
+
+def build_notification_email(notification: Notification) -> EmailMultiAlternatives:
+    user = notification.user
+    unsubscribe_url = _absolute(
+        reverse("notification_unsubscribe", args=[unsubscribe_token(user, notification.kind)])
+    )
+    context = {
+        "site_name": settings.SITE_NAME,
+        "display_name": user.display_name,
+        "title": notification.title,
+        "body": notification.body,
+        "link": _absolute(notification.url) if notification.url else "",
+        "kind_label": NotificationKind(notification.kind).label,
+        "unsubscribe_url": unsubscribe_url,
+        "preferences_url": _absolute(reverse("notification_preferences")),
+    }
+    message = EmailMultiAlternatives(
+        subject=notification.title,
+        body=render_to_string("community/email/notification.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+        headers={
+            "List-Unsubscribe": f"<{unsubscribe_url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+    message.attach_alternative(
+        render_to_string("community/email/notification.html", context), "text/html"
+    )
+    return message
+
+
+def _drop_email(notification_id: int) -> None:
+    Notification.objects.filter(pk=notification_id).update(email_pending=False)
+
+
+def send_notification_email(notification_id: int, *, now: datetime | None = None) -> bool:
+    """Send one notification's email if it is still wanted; True if this call sent it.
+
+    Safe to run any number of times: only the call whose conditional update claims the row
+    sends, and a send that raises (SMTP down) rolls its claim back for the retry. Inside quiet
+    hours it sends nothing and moves ``email_after`` to their end, for the sweep.
+    """
+    now = now or timezone.now()
+    notification = Notification.objects.select_related("user").filter(pk=notification_id).first()
+    if notification is None or not notification.email_pending or notification.emailed_at:
+        return False
+    user = notification.user
+    if notification.read_at is not None or not user.is_active or not user.email:
+        _drop_email(notification.pk)
+        return False
+    prefs = NotificationPreference.for_member(user)
+    if not prefs.wants(notification.kind, EMAIL):
+        _drop_email(notification.pk)
+        return False
+    if now - (notification.email_after or notification.created_at) > EMAIL_STALE_AFTER:
+        _drop_email(notification.pk)
+        logger.info("Email for notification %s is too old to send; dropped.", notification.pk)
+        return False
+    if in_quiet_hours(prefs, now):
+        Notification.objects.filter(pk=notification.pk, email_pending=True).update(
+            email_after=quiet_hours_end(prefs, now)
+        )
+        return False
+    message = build_notification_email(notification)
+    with transaction.atomic():
+        claimed = Notification.objects.filter(
+            pk=notification.pk, email_pending=True, emailed_at__isnull=True, read_at__isnull=True
+        ).update(emailed_at=now, email_pending=False)
+        if claimed != 1:
+            return False
+        message.send()  # raises on SMTP failure: the claim rolls back with the transaction
+    logger.info("Emailed notification %s (%s).", notification.pk, notification.kind)
+    return True
+
+
+def due_email_ids(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Pending emails that may go now: held back by quiet hours that have ended, or whose
+    own task has not sent them within ``SWEEP_GRACE`` (lost or out of retries)."""
+    now = now or timezone.now()
+    return list(
+        Notification.objects.filter(
+            email_pending=True,
+            read_at__isnull=True,
+            email_after__lte=now,
+            email_after__gte=now - EMAIL_STALE_AFTER,
+        )
+        .filter(Q(email_after__gt=F("created_at")) | Q(email_after__lte=now - SWEEP_GRACE))
+        .order_by("email_after")
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -1,0 +1,35 @@
+"""Celery tasks for notifications: thin adapters over community.services. Each is safe to run
+twice (sending is claimed by a conditional update)."""
+
+import logging
+import smtplib
+
+from celery import shared_task
+
+from community.services.notifications import due_email_ids, send_notification_email
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="community.tasks.task_send_notification_email",
+    autoretry_for=(smtplib.SMTPException, OSError),
+    retry_backoff=True,  # 1 s, 2 s, 4 s, ... with jitter
+    retry_backoff_max=300,
+    max_retries=6,
+)
+def task_send_notification_email(*, notification_id: int) -> bool:
+    """Email one notification if it is still wanted; a second run sends nothing."""
+    return send_notification_email(notification_id)
+
+
+@shared_task(name="community.tasks.task_send_deferred_emails")
+def task_send_deferred_emails() -> int:
+    """Every minute: enqueue the emails whose quiet hours have ended (and any whose own task
+    was lost). Enqueuing one twice is harmless: only one send claims the row."""
+    ids = due_email_ids()
+    for notification_id in ids:
+        task_send_notification_email.delay(notification_id=notification_id)
+    if ids:
+        logger.info("deferred emails: enqueued=%d", len(ids))
+    return len(ids)
