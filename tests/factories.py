@@ -117,3 +117,25 @@ def fill_group(group, *, leave_free=0):
         make_membership(group, make_member()).user
         for _ in range(group.capacity - taken - leave_free)
     ]
+
+
+def install_seed_data():
+    """What the data migrations install (crisis resources, default flag rules), again.
+
+    A ``transaction=True`` test ends by emptying every table, migration data included, so a test
+    that relies on that data after one must put it back.
+    """
+    import importlib
+
+    from django.apps import apps
+    from django.utils import timezone
+
+    from moderation.default_rules import install_default_rules
+    from moderation.matcher import bump_rules_version
+    from moderation.models import FlagRule
+
+    importlib.import_module("community.migrations.0002_default_crisis_resources").add_resources(
+        apps, None
+    )
+    install_default_rules(FlagRule, now=timezone.now())
+    bump_rules_version()

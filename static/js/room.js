@@ -38,6 +38,7 @@
   let oldestSeq = config.oldestSeq;
   let hasMore = config.hasMore;
   let socket = null;
+  let helpPending = false;
   let attempts = 0;
   let resuming = false;
   let closedForGood = false;
@@ -84,6 +85,12 @@
     meta.append(time);
     if (m.edited) meta.append(" ", el("span", "chat-edited", t.edited));
     li.append(meta);
+    // Held for a moderator: others keep an empty, hidden place (so seq has no gap) until an
+    // update approves it; the author sees it with a note.
+    if (m.held && !m.own) {
+      li.hidden = true;
+      return li;
+    }
     if (m.deleted) {
       li.append(el("p", "chat-gone", t.deleted));
       return li;
@@ -96,6 +103,7 @@
       li.append(el("p", "chat-wave", t.wave));
       return li;
     }
+    if (m.held) li.append(el("p", "chat-held", t.held));
     if (m.content_warning) {
       const details = el("details", "chat-cw");
       const summary = el("summary", "", `${t.cwPrefix} ${m.content_warning} `);
@@ -151,7 +159,7 @@
       let said = m.body;
       if (m.kind === "wave") said = t.wave;
       else if (m.content_warning) said = `${t.cwAnnounce} ${m.content_warning}`;
-      if (!m.deleted && !m.hidden) announcer.textContent = `${m.author.name}: ${said}`;
+      if (!m.deleted && !m.hidden && !m.held) announcer.textContent = `${m.author.name}: ${said}`;
     }
     scheduleRead();
   }
@@ -220,6 +228,7 @@
         appendLive(frame);
         return;
       case "resumed":
+        if (helpPending) helpPending = !send({ type: "help" });
         lastSeq = Math.max(lastSeq, frame.latest);
         lastRev = Math.max(lastRev, frame.rev || 0);
         resuming = false;
@@ -241,8 +250,33 @@
       case "error":
         showError(frame);
         return;
+      case "support":
+        showSupport(frame);
+        return;
       default:
     }
+  }
+
+  function showSupport(frame) {
+    const panel = $("room-support");
+    $("room-support-message").textContent = frame.message;
+    const list = $("room-support-resources");
+    list.replaceChildren();
+    for (const r of frame.resources || []) {
+      const item = el("li", "resource");
+      item.append(el("strong", "", r.name));
+      if (r.description) item.append(" ", el("span", "", r.description));
+      if (r.phone) item.append(" ", el("span", "", r.phone));
+      if (r.text) item.append(" ", el("span", "", r.text));
+      if (r.url && /^https?:\/\//.test(r.url)) {
+        const link = el("a", "", r.url);
+        link.href = r.url;
+        link.rel = "noopener noreferrer";
+        item.append(" ", link);
+      }
+      list.append(item);
+    }
+    panel.hidden = false;
   }
 
   function showError(frame) {
@@ -349,6 +383,12 @@
   if (hidePresence) {
     hidePresence.addEventListener("change", () => send({ type: "presence", hidden: hidePresence.checked }));
   }
+
+  // "I need help now": if the socket is down, the request waits and goes on the next resume.
+  $("room-help").addEventListener("click", () => {
+    helpPending = !send({ type: "help" });
+    if (helpPending) $("room-help-note").textContent = t.helpWaiting;
+  });
 
   jumpButton.addEventListener("click", scrollToBottom);
   scroller.addEventListener("scroll", () => {

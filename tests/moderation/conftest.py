@@ -7,6 +7,7 @@ import pytest
 from groups import services as group_services
 from moderation import services
 from moderation.models import QueueItem
+from tests.factories import install_seed_data
 
 FLAGGED = "Honestly, nobody likes you in this circle."
 HELD = "You can call me on 07700 900123 any evening."
@@ -15,12 +16,9 @@ ORDINARY = "Thank you all for listening tonight."
 
 
 @pytest.fixture(autouse=True)
-def _default_flag_rules(request):
-    """The default rules as the data migration installs them, for every test that uses the DB.
-
-    A ``transaction=True`` test ends by emptying every table, migration data included, so
-    without this the tests after one would run against no rules at all.
-    """
+def _seed_data(request):
+    """The default rules and crisis resources as the data migrations install them, for every
+    moderation test that uses the database (see ``install_seed_data``)."""
     if request.node.get_closest_marker("django_db") is None:
         for name in ("transactional_db", "db"):
             if name in request.fixturenames:
@@ -28,14 +26,7 @@ def _default_flag_rules(request):
                 break
         else:
             return
-    from django.utils import timezone
-
-    from moderation.default_rules import install_default_rules
-    from moderation.matcher import bump_rules_version
-    from moderation.models import FlagRule
-
-    install_default_rules(FlagRule, now=timezone.now())
-    bump_rules_version()
+    install_seed_data()
 
 
 def post(group, author, body=ORDINARY):
