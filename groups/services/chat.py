@@ -218,22 +218,29 @@ def _clean_client_id(client_id) -> uuid.UUID:
 
 
 def _check_rate(group: Group, user) -> None:
-    """At most RATE_LIMIT_COUNT posts per member and group per window, counted in Redis.
+    """At most RATE_LIMIT_COUNT posts per member and group in any RATE_LIMIT_WINDOW_SECONDS,
+    counted in Redis.
 
-    If Redis is unreachable the post goes through (and is logged): the limit protects the room
-    from floods; it must not turn a Redis outage into lost messages.
+    A sliding window, estimated from two fixed ones (this window's count plus the last one's,
+    weighted by how much of it still overlaps): fixed windows alone let a burst that straddles a
+    boundary through at twice the rate. If Redis is unreachable the post goes through (and is
+    logged): the limit protects the room from floods; it must not turn a Redis outage into
+    lost messages.
     """
     now = time.time()
-    window = int(now // RATE_LIMIT_WINDOW_SECONDS)
+    window, offset = divmod(now, RATE_LIMIT_WINDOW_SECONDS)
+    window = int(window)
     key = f"chat:rate:{group.pk}:{user.pk}:{window}"
     try:
         cache.add(key, 0, timeout=RATE_LIMIT_WINDOW_SECONDS * 2)
         count = cache.incr(key)
+        previous = cache.get(f"chat:rate:{group.pk}:{user.pk}:{window - 1}") or 0
     except (redis.RedisError, OSError, ValueError):
         logger.warning("Chat rate limit unavailable for group %s; allowing the post.", group.pk)
         return
-    if count > RATE_LIMIT_COUNT:
-        retry_after = max(1, math.ceil((window + 1) * RATE_LIMIT_WINDOW_SECONDS - now))
+    overlap = 1 - offset / RATE_LIMIT_WINDOW_SECONDS
+    if previous * overlap + count > RATE_LIMIT_COUNT:
+        retry_after = _seconds_until_allowed(previous=previous, count=count, offset=offset)
         raise DomainError(
             _(
                 "That's a lot of messages in a short time. Take a breath; you can send again in %(seconds)s seconds."
@@ -242,6 +249,18 @@ def _check_rate(group: Group, user) -> None:
             code="rate_limited",
             retry_after=retry_after,
         )
+
+
+def _seconds_until_allowed(*, previous: int, count: int, offset: float) -> int:
+    """How long until one more post fits the sliding window, if nothing else is posted."""
+    w, limit = RATE_LIMIT_WINDOW_SECONDS, RATE_LIMIT_COUNT
+    if count + 1 <= limit and previous:
+        # Later in this window, once enough of the last one has slid out.
+        wait = w * (1 - (limit - count - 1) / previous) - offset
+    else:
+        # In the next window, once enough of this one has slid out.
+        wait = (w - offset) + w * max(0.0, 1 - (limit - 1) / count)
+    return max(1, math.ceil(wait))
 
 
 def _broadcast(message: Message, event_type: str) -> dict:
