@@ -19,6 +19,7 @@ restart or a crashed server process heals by itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -240,6 +241,9 @@ def _check_rate(group: Group, user) -> None:
         return
     overlap = 1 - offset / RATE_LIMIT_WINDOW_SECONDS
     if previous * overlap + count > RATE_LIMIT_COUNT:
+        with contextlib.suppress(redis.RedisError, OSError, ValueError):
+            cache.decr(key)  # a refused post isn't a post: retrying doesn't push the wait out
+        count -= 1
         retry_after = _seconds_until_allowed(previous=previous, count=count, offset=offset)
         raise DomainError(
             _(
@@ -252,14 +256,17 @@ def _check_rate(group: Group, user) -> None:
 
 
 def _seconds_until_allowed(*, previous: int, count: int, offset: float) -> int:
-    """How long until one more post fits the sliding window, if nothing else is posted."""
+    """How long until one more post fits the sliding window, if nothing else is posted.
+
+    ``count`` is this window's accepted posts; ``offset`` how far into the window we are.
+    """
     w, limit = RATE_LIMIT_WINDOW_SECONDS, RATE_LIMIT_COUNT
-    if count + 1 <= limit and previous:
+    if count < limit and previous:
         # Later in this window, once enough of the last one has slid out.
         wait = w * (1 - (limit - count - 1) / previous) - offset
     else:
         # In the next window, once enough of this one has slid out.
-        wait = (w - offset) + w * max(0.0, 1 - (limit - 1) / count)
+        wait = (w - offset) + w * max(0.0, 1 - (limit - 1) / max(count, 1))
     return max(1, math.ceil(wait))
 
 
