@@ -37,6 +37,7 @@ browser:
 bench: $(STAMP)
 	$(BIN)/python bench/channel_layers.py
 	$(BIN)/python bench/matcher.py
+	$(BIN)/python bench/reminders.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

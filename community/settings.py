@@ -257,8 +257,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 # No task waits for a long countdown (reminders are database rows), so the visibility timeout
-# only bounds how long an unacknowledged task from a dead worker waits before redelivery.
+# only bounds how long an unacknowledged task from a dead worker waits before redelivery. It
+# must outlast the longest a task is held unacknowledged: the hard time limit (90 s) and the
+# longest retry countdown (300 s, community.tasks), or Redis would hand a live task out twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+# With acks_late, a task running when the broker connection drops is redelivered anyway; cancel
+# it rather than let it finish alongside its redelivered copy (and silence Celery's warning).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
@@ -280,6 +285,20 @@ CELERY_BEAT_SCHEDULE = {
     "escalate-moderation-items": {
         "task": "moderation.tasks.task_escalate_overdue_items",
         "schedule": 60,
+    },
+    # Each moderator's open items, once a day; safe to run twice (one notification a day).
+    "send-moderation-digest": {
+        "task": "moderation.tasks.task_send_moderation_digest",
+        "schedule": 24 * 60 * 60,
+    },
+    # Meeting reminders are rows (groups.Reminder): each run claims the due ones and sends them,
+    # so a reminder goes out at most ~30 s after it is due, exactly once.
+    "send-due-reminders": {
+        "task": "groups.tasks.task_send_due_reminders",
+        "schedule": 30,
+        # A run still queued after 30 s (no worker) is discarded, not piled up: the next one
+        # does the same work.
+        "options": {"expires": 30},
     },
     # Emails held back by members' quiet hours go out within a minute of the hours ending.
     "send-deferred-emails": {

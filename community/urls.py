@@ -18,5 +18,6 @@ urlpatterns = [
     ),
     path("accounts/", include("allauth.urls")),
     path("", include("groups.urls")),
+    path("", include("moderation.urls")),
     path("admin/", admin.site.urls),
 ]

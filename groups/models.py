@@ -505,3 +505,66 @@ class MessageReaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reaction} on {self.message}"
+
+
+# --- Reminders --------------------------------------------------------------------------------
+
+
+class ReminderStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    CLAIMED = "claimed", _("Being sent")
+    SENT = "sent", _("Sent")
+    DROPPED = "dropped", _("Not sent")
+
+
+class Reminder(models.Model):
+    """One reminder for one member before one sitting, ``lead_minutes`` ahead.
+
+    A row, not a Celery countdown: the every-30-seconds beat task claims due rows, sends each
+    through ``community.services.notify`` and marks it sent (``groups.services.reminders``).
+    ``due_at`` already respects the member's quiet hours. A row is never deleted while its
+    sitting exists: a reminder that is no longer wanted is ``dropped`` and may be re-armed, so
+    its id (the notification's dedupe key) stays the same and it can never go out twice.
+    """
+
+    occurrence = models.ForeignKey(Occurrence, on_delete=models.CASCADE, related_name="reminders")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="meeting_reminders"
+    )
+    lead_minutes = models.PositiveIntegerField(_("minutes before the meeting"))
+    due_at = models.DateTimeField(_("due"))
+    status = models.CharField(
+        max_length=10, choices=ReminderStatus.choices, default=ReminderStatus.PENDING
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["occurrence", "user", "lead_minutes"], name="reminder_unique"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False),
+                name="reminder_sent_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="claimed") | Q(claimed_at__isnull=False),
+                name="reminder_claimed_has_time",
+            ),
+        ]
+        indexes = [
+            # The beat task's two queries: due pending rows, and stale claims.
+            models.Index(
+                fields=["due_at"], condition=Q(status="pending"), name="reminder_pending_due_idx"
+            ),
+            models.Index(
+                fields=["claimed_at"],
+                condition=Q(status="claimed"),
+                name="reminder_claimed_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reminder #{self.pk} ({self.lead_minutes} min)"

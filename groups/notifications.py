@@ -11,12 +11,13 @@ import logging
 import zoneinfo
 
 from django.db import transaction
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import formats
 from django.utils.translation import gettext as _
 
-from community.models import NotificationKind, User
+from community.models import NotificationKind, NotificationPreference, User
 from community.services import notify
 from groups import signals
 from groups.models import Group, Membership, MembershipStatus, Occurrence
@@ -127,3 +128,35 @@ def notify_join_request_decided(sender, *, request_id, group_id, user_id, approv
         url=reverse("groups:detail", kwargs={"slug": group.slug}),
         dedupe_key=f"join-request:{request_id}",
     )
+
+
+# --- Reminders follow members' preferences and time zone ------------------------------------------
+# community cannot call groups (dependencies point one way), so a saved preference or time zone
+# is picked up here, after commit, and the member's reminder rows are recomputed.
+
+REMINDER_PREFERENCE_FIELDS = {"reminder_lead_minutes", "quiet_start", "quiet_end"}
+
+
+def _resync_member_reminders_on_commit(user_id: int) -> None:
+    from groups.services.reminders import sync_member_reminders
+
+    def resync():
+        user = User.objects.filter(pk=user_id).first()
+        if user is not None:
+            sync_member_reminders(user)
+
+    transaction.on_commit(resync)
+
+
+@receiver(post_save, sender=NotificationPreference, dispatch_uid="groups.reminders_preferences")
+def resync_reminders_after_preferences(sender, instance, created, update_fields=None, **kwargs):
+    if update_fields is not None and not (set(update_fields) & REMINDER_PREFERENCE_FIELDS):
+        return  # e.g. an email unsubscribe: reminders' times and leads are unchanged
+    _resync_member_reminders_on_commit(instance.user_id)
+
+
+@receiver(post_save, sender=User, dispatch_uid="groups.reminders_time_zone")
+def resync_reminders_after_time_zone(sender, instance, created, update_fields=None, **kwargs):
+    if created or update_fields is None or "time_zone" not in update_fields:
+        return
+    _resync_member_reminders_on_commit(instance.pk)

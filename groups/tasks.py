@@ -7,6 +7,7 @@ from celery import shared_task
 from groups.models import Meeting
 from groups.services.meetings import extend_all_occurrences, extend_occurrences
 from groups.services.membership import expire_seat_offers
+from groups.services.reminders import send_due_reminders
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +41,14 @@ def task_expire_seat_offers() -> int:
     lapsed = expire_seat_offers()
     logger.info("expire seat offers: lapsed=%d", lapsed)
     return lapsed
+
+
+@shared_task(name="groups.tasks.task_send_due_reminders")
+def task_send_due_reminders() -> int:
+    """Every 30 seconds: re-queue stale claims, drop reminders of meetings that began, claim the
+    due ones and send each exactly once (``groups.services.reminders``).
+
+    Safe to run twice, concurrently, or redelivered after a worker died: claims are disjoint
+    and each send is conditional on its claim and deduplicated by the reminder's id.
+    """
+    return send_due_reminders()["sent"]

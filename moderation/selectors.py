@@ -262,3 +262,45 @@ def audit_log(*, actor):
     if actor.is_staff:
         return AuditEntry.objects.all()
     return AuditEntry.objects.filter(group_id__in=moderated_group_ids(actor))
+
+
+def reportable_message(slug: str, seq: int, *, user):
+    """The message ``seq`` of group ``slug``, for a member of that group to report, or
+    NotFound (the same answer whether it exists or the member can't see it).
+    ``moderation.services.report_message`` checks what the member may see in detail."""
+    from groups.models import Message
+    from groups.selectors.membership import access_group_as_member
+
+    try:
+        group, _membership = access_group_as_member(slug, user)
+    except PermissionDenied:
+        raise NotFound("We couldn't find that message.", code="message_not_found") from None
+    message = Message.objects.filter(group=group, seq=seq).select_related("group").first()
+    if message is None:
+        raise NotFound("We couldn't find that message.", code="message_not_found")
+    return message
+
+
+def actions_about(user):
+    """Moderation actions about ``user`` that they may see and answer, newest first.
+
+    They see what was done, when, in which group and why; never who did it.
+    """
+    from moderation.models import ActionKind, ModerationAction
+
+    if not _is_active_user(user):
+        return ModerationAction.objects.none()
+    return (
+        ModerationAction.objects.filter(
+            member=user,
+            kind__in=[
+                ActionKind.WARN,
+                ActionKind.MUTE,
+                ActionKind.REMOVE,
+                ActionKind.HIDE,
+                ActionKind.REJECT,
+            ],
+        )
+        .select_related("group")
+        .order_by("-created_at")[:50]
+    )

@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from moderation.services.digest import send_moderation_digest
 from moderation.services.screening import alert_on_call_moderators, escalate_overdue_items
 
 logger = logging.getLogger(__name__)
@@ -19,3 +20,9 @@ def task_alert_on_call_moderators(*, item_id: int) -> int:
 def task_escalate_overdue_items() -> int:
     """Celery beat, every minute: escalate unacknowledged crisis items and overdue items."""
     return escalate_overdue_items()
+
+
+@shared_task(name="moderation.tasks.task_send_moderation_digest")
+def task_send_moderation_digest() -> int:
+    """Celery beat, daily: each moderator's open items, once a day (dedupe key per day)."""
+    return send_moderation_digest()

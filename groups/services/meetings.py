@@ -42,6 +42,7 @@ from groups.models import (
     new_token,
 )
 from groups.selectors.membership import can_manage_group
+from groups.services.reminders import sync_meeting_reminders, sync_occurrence_reminders
 
 __all__ = [
     "HORIZON",
@@ -369,6 +370,7 @@ def schedule_meeting(
             code="no_occurrences",
             field="recurrence_until",
         )
+    sync_meeting_reminders(meeting, now=now)
     logger.info("meeting scheduled meeting_id=%s group_id=%s", meeting.pk, group.pk)
     return meeting
 
@@ -428,6 +430,7 @@ def update_meeting(meeting: Meeting, *, actor, **changes) -> Meeting:
 
     if set(fields) & set(SCHEDULE_FIELDS):
         _regenerate(meeting, actor=actor, now=now)
+        sync_meeting_reminders(meeting, now=now)
     logger.info("meeting updated meeting_id=%s fields=%s", meeting.pk, ",".join(fields))
     return meeting
 
@@ -485,6 +488,7 @@ def cancel_meeting(meeting: Meeting, *, actor) -> Meeting:
     Occurrence.objects.filter(pk__in=ids).update(status=OccurrenceStatus.CANCELLED, changed_at=now)
     for pk in ids:
         _on_commit_changed(pk, "cancelled", actor.pk)
+    sync_meeting_reminders(meeting, now=now)
     logger.info("meeting cancelled meeting_id=%s occurrences=%d", meeting.pk, len(ids))
     return meeting
 
@@ -527,6 +531,7 @@ def cancel_occurrence(occurrence: Occurrence, *, actor) -> Occurrence:
         raise DomainError(_("This meeting is already cancelled."), code="already_cancelled")
     _on_commit_changed(occurrence.pk, "cancelled", actor.pk)
     occurrence.refresh_from_db(fields=["status", "changed_at"])
+    sync_occurrence_reminders(occurrence, now=now)
     return occurrence
 
 
@@ -570,6 +575,7 @@ def move_occurrence(occurrence: Occurrence, *, actor, starts_at: datetime) -> Oc
         raise DomainError(_("This meeting is already cancelled."), code="already_cancelled")
     _on_commit_changed(occurrence.pk, "moved", actor.pk)
     occurrence.refresh_from_db(fields=["starts_at", "ends_at", "changed_at"])
+    sync_occurrence_reminders(occurrence, now=now)
     return occurrence
 
 
@@ -601,6 +607,7 @@ def rsvp(occurrence: Occurrence, *, user, answer: str) -> Rsvp:
     answer_row, _created = Rsvp.objects.update_or_create(
         occurrence=occurrence, user=user, defaults={"answer": answer, "updated_at": now}
     )
+    sync_occurrence_reminders(occurrence, user=user, now=now)
     return answer_row
 
 
@@ -614,7 +621,10 @@ def extend_occurrences(meeting: Meeting, *, now: datetime | None = None) -> int:
         meeting = _lock_meeting(meeting)
         if meeting.cancelled_at is not None or meeting.group.is_archived:
             return 0
-        return _materialise(meeting, now=now)
+        created = _materialise(meeting, now=now)
+        if created:
+            sync_meeting_reminders(meeting, now=now)
+        return created
 
 
 def extend_all_occurrences(*, now: datetime | None = None) -> int:

@@ -33,6 +33,7 @@ from groups.models import (
     WaitStatus,
 )
 from groups.selectors.membership import can_manage_group, may_create_groups, seats_taken
+from groups.services.reminders import sync_group_reminders, sync_member_reminders
 
 __all__ = [
     "JoinOutcome",
@@ -195,6 +196,7 @@ def archive_group(group: Group, *, actor, archived: bool = True) -> Group:
     group.save(update_fields=["archived_at"])
     if not archived:
         offer_free_seats(group)
+    sync_group_reminders(group)
     return group
 
 
@@ -253,6 +255,7 @@ def _admit(group: Group, user, *, agreement_version: int, now) -> JoinOutcome:
     JoinRequest.objects.filter(group=group, user=user, status=RequestStatus.PENDING).update(
         status=RequestStatus.APPROVED, decided_at=now
     )
+    sync_member_reminders(user, group=group, now=now)
     return JoinOutcome("joined", membership=membership)
 
 
@@ -356,6 +359,7 @@ def leave_group(group: Group, *, user) -> Membership:
     membership.status = MembershipStatus.LEFT
     membership.left_at = timezone.now()
     membership.save(update_fields=["status", "left_at"])
+    sync_member_reminders(user, group=group)
     offer_free_seats(group)
     return membership
 

@@ -10,6 +10,7 @@ support, "I need help now", alerts and escalation) and ``actions`` (what moderat
 
 from moderation.services.actions import *  # noqa: F403
 from moderation.services.audit import *  # noqa: F403
+from moderation.services.digest import *  # noqa: F403
 from moderation.services.queue import *  # noqa: F403
 from moderation.services.reports import *  # noqa: F403
 from moderation.services.rules import *  # noqa: F403

@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from community.errors import DomainError, PermissionDenied
@@ -147,6 +148,15 @@ def _record(
     return action
 
 
+def _sync_reminders(member_id: int, group) -> None:
+    """A member left or came back: their meeting reminders for the group follow."""
+    from groups.services.reminders import sync_member_reminders
+
+    member = get_user_model().objects.filter(pk=member_id).first()
+    if member is not None:
+        sync_member_reminders(member, group=group)
+
+
 def _group_name(item: QueueItem) -> str:
     return item.group.name if item.group_id else "the community"
 
@@ -157,6 +167,8 @@ def _notify(user_id, *, title: str, body: str, dedupe: str, url: str = "") -> No
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     if user is None:
         return
+    # By default the link leads to where the member reads the reason and can reply to it.
+    url = url or reverse("moderation:mine")
     notify(user, kind="moderation_action", title=title, body=body, url=url, dedupe_key=dedupe)
 
 
@@ -396,12 +408,19 @@ def mute_member(item: QueueItem, *, actor, reason: str, duration: timedelta) -> 
 
 @transaction.atomic
 def remove_member(item: QueueItem, *, actor, reason: str) -> ModerationAction:
-    """Remove the member from the item's group; their open sockets close within seconds."""
-    from groups.models import MembershipStatus
+    """Remove the member from the item's group; their open sockets close within seconds, and
+    the freed seat is offered to the first person on the waitlist."""
+    from groups.models import Group, MembershipStatus
+    from groups.services import offer_free_seats
 
+    # The group's row lock first (as every seat-changing path takes it), then the item's.
+    _room_lock_for(item)
     item, reason = _take(item, actor=actor, action="remove", reason=reason)
     member_id = _needs_member(item)
     _membership_change(item, member_id, status=MembershipStatus.REMOVED, left_at=timezone.now())
+    group = Group.objects.get(pk=item.group_id)
+    offer_free_seats(group)  # precondition met: we hold its lock
+    _sync_reminders(member_id, group)
     action = _record(ActionKind.REMOVE, item, actor=actor, reason=reason, member_id=member_id)
     _close(item, actor=actor, resolution=ActionKind.REMOVE)
     _settle_reports(item, outcome=ReportOutcome.ACTION_TAKEN, message=item.message)
@@ -544,6 +563,7 @@ def reinstate_member(item: QueueItem, *, actor, reason: str) -> ModerationAction
     ).update(status=MembershipStatus.ACTIVE, muted_until=None, left_at=None)
     if changed != 1:
         raise DomainError("They can't be welcomed back to this group from here.", code="not_member")
+    _sync_reminders(member_id, item.group)
     send_event_on_commit(
         user_channel_group(member_id), {"type": MEMBERSHIP_CHANGED, "group_id": item.group_id}
     )
@@ -554,7 +574,7 @@ def reinstate_member(item: QueueItem, *, actor, reason: str) -> ModerationAction
         title=f"Welcome back to {_group_name(item)}",
         body=welcome,
         dedupe=f"moderation:{action.pk}",
-        url="",
+        url=reverse("groups:detail", kwargs={"slug": item.group.slug}) if item.group_id else "",
     )
     logger.info("member %s reinstated in group %s at %s", member_id, item.group_id, now.isoformat())
     return action

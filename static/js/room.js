@@ -127,6 +127,7 @@
       reactions.append(button);
     }
     li.append(reactions);
+    if (!m.own) li.append(reportControl(m.seq));
     if (m.own) {
       const own = el("div", "chat-own");
       for (const [cls, label] of [["chat-edit", t.edit], ["chat-delete", t.delete]]) {
@@ -137,6 +138,19 @@
       li.append(own);
     }
     return li;
+  }
+
+  // The report control: a copy of the server-rendered one (templates/groups/room/report.html,
+  // seq 0) with this message's seq in its ids and its address.
+  function reportControl(seq) {
+    const node = $("room-report-template").content.firstElementChild.cloneNode(true);
+    for (const field of node.querySelectorAll("[id]")) field.id = field.id.replace(/-0$/, `-${seq}`);
+    for (const label of node.querySelectorAll("label[for]")) {
+      label.htmlFor = label.htmlFor.replace(/-0$/, `-${seq}`);
+    }
+    const form = node.querySelector("form");
+    form.setAttribute("action", form.getAttribute("action").replace(/\/0\/report\/$/, `/${seq}/report/`));
+    return node;
   }
 
   function nearBottom() {
@@ -364,6 +378,27 @@
       const current = item.querySelector(".chat-body");
       const body = window.prompt(t.editPrompt, current ? current.textContent : "");
       if (body !== null) send({ type: "edit", seq, body });
+    }
+  });
+
+  // Reporting a message: sent without leaving the room; the answer is read out (role=status).
+  list.addEventListener("submit", async (event) => {
+    const form = event.target.closest(".chat-report-form");
+    if (!form) return;
+    event.preventDefault();
+    const status = form.parentElement.querySelector(".chat-report-status");
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        body: new FormData(form),
+        credentials: "same-origin",
+        headers: { Accept: "application/json", "X-CSRFToken": form.elements.csrfmiddlewaretoken.value },
+      });
+      const answer = await response.json();
+      status.textContent = answer.message;
+      if (answer.ok) form.hidden = true;
+    } catch {
+      status.textContent = t.reportFailed;
     }
   });
 
