@@ -235,6 +235,42 @@ def _set_message(item: QueueItem, **fields):
     return message
 
 
+def _act_on_message(
+    item: QueueItem,
+    kind: str,
+    *,
+    actor,
+    reason: str,
+    fields: dict,
+    title: str,
+    body: str,
+    settles_reports: bool = False,
+) -> ModerationAction:
+    """Change the item's message, record and close, and tell its author.
+
+    Precondition: inside the action's transaction, holding the room lock and the item's claim
+    (``_take``). ``title`` and ``body`` may use ``{group}`` and ``{reason}``.
+    """
+    message = _set_message(item, **fields)
+    action = _record(
+        kind, item, actor=actor, reason=reason, member_id=message.author_id, message=message
+    )
+    _close(item, actor=actor, resolution=kind)
+    if settles_reports:
+        _settle_reports(item, outcome=ReportOutcome.ACTION_TAKEN, message=message)
+    words = {"group": _group_name(item), "reason": reason}
+    _notify(
+        message.author_id,
+        title=title.format(**words),
+        body=body.format(**words),
+        dedupe=f"moderation:{action.pk}",
+    )
+    return action
+
+
+_APPEAL_HINT = "\nIf you see it differently, you can reply with an appeal."
+
+
 @transaction.atomic
 def hide_message(item: QueueItem, *, actor, reason: str) -> ModerationAction:
     """Hide the item's message: kept in the database, members see "hidden by a moderator"."""
@@ -242,24 +278,16 @@ def hide_message(item: QueueItem, *, actor, reason: str) -> ModerationAction:
     item, reason = _take(item, actor=actor, action="hide", reason=reason)
     if item.message_id is None:
         raise DomainError("This item has no message to hide.", code="no_message")
-    message = _set_message(item, hidden_at=timezone.now())
-    action = _record(
-        ActionKind.HIDE,
+    return _act_on_message(
         item,
+        ActionKind.HIDE,
         actor=actor,
         reason=reason,
-        member_id=message.author_id,
-        message=message,
+        fields={"hidden_at": timezone.now()},
+        title="A moderator hid one of your messages in {group}",
+        body="The reason they gave: {reason}" + _APPEAL_HINT,
+        settles_reports=True,
     )
-    _close(item, actor=actor, resolution=ActionKind.HIDE)
-    _settle_reports(item, outcome=ReportOutcome.ACTION_TAKEN, message=message)
-    _notify(
-        message.author_id,
-        title=f"A moderator hid one of your messages in {_group_name(item)}",
-        body=f"The reason they gave: {reason}\nIf you see it differently, you can reply with an appeal.",
-        dedupe=f"moderation:{action.pk}",
-    )
-    return action
 
 
 @transaction.atomic
@@ -269,23 +297,15 @@ def restore_message(item: QueueItem, *, actor, reason: str) -> ModerationAction:
     item, reason = _take(item, actor=actor, action="restore", reason=reason)
     if item.message_id is None or item.message.hidden_at is None:
         raise DomainError("This item has no hidden message to restore.", code="not_hidden")
-    message = _set_message(item, hidden_at=None, held_at=None)
-    action = _record(
-        ActionKind.RESTORE,
+    return _act_on_message(
         item,
+        ActionKind.RESTORE,
         actor=actor,
         reason=reason,
-        member_id=message.author_id,
-        message=message,
+        fields={"hidden_at": None, "held_at": None},
+        title="Your message in {group} is shown again",
+        body="A moderator restored it. Their note: {reason}",
     )
-    _close(item, actor=actor, resolution=ActionKind.RESTORE)
-    _notify(
-        message.author_id,
-        title=f"Your message in {_group_name(item)} is shown again",
-        body=f"A moderator restored it. Their note: {reason}",
-        dedupe=f"moderation:{action.pk}",
-    )
-    return action
 
 
 @transaction.atomic
@@ -293,23 +313,15 @@ def approve_held(item: QueueItem, *, actor, reason: str) -> ModerationAction:
     """Let a held message through: the room sees it now, in its place."""
     _room_lock_for(item)
     item, reason = _take(item, actor=actor, action="approve", reason=reason)
-    message = _set_message(item, held_at=None)
-    action = _record(
-        ActionKind.APPROVE,
+    return _act_on_message(
         item,
+        ActionKind.APPROVE,
         actor=actor,
         reason=reason,
-        member_id=message.author_id,
-        message=message,
+        fields={"held_at": None},
+        title="Your message in {group} is now shown to the group",
+        body="A moderator looked at it and let it through. Their note: {reason}",
     )
-    _close(item, actor=actor, resolution=ActionKind.APPROVE)
-    _notify(
-        message.author_id,
-        title=f"Your message in {_group_name(item)} is now shown to the group",
-        body=f"A moderator looked at it and let it through. Their note: {reason}",
-        dedupe=f"moderation:{action.pk}",
-    )
-    return action
 
 
 @transaction.atomic
@@ -317,23 +329,15 @@ def reject_held(item: QueueItem, *, actor, reason: str) -> ModerationAction:
     """Keep a held message back: it stays in the database, hidden; the room never sees it."""
     _room_lock_for(item)
     item, reason = _take(item, actor=actor, action="reject", reason=reason)
-    message = _set_message(item, hidden_at=timezone.now())
-    action = _record(
-        ActionKind.REJECT,
+    return _act_on_message(
         item,
+        ActionKind.REJECT,
         actor=actor,
         reason=reason,
-        member_id=message.author_id,
-        message=message,
+        fields={"hidden_at": timezone.now()},
+        title="A moderator kept one of your messages in {group} back",
+        body="The reason they gave: {reason}" + _APPEAL_HINT,
     )
-    _close(item, actor=actor, resolution=ActionKind.REJECT)
-    _notify(
-        message.author_id,
-        title=f"A moderator kept one of your messages in {_group_name(item)} back",
-        body=f"The reason they gave: {reason}\nIf you see it differently, you can reply with an appeal.",
-        dedupe=f"moderation:{action.pk}",
-    )
-    return action
 
 
 # --- Members ----------------------------------------------------------------------------------
