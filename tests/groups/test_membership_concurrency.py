@@ -6,13 +6,12 @@ no row locks (it locks the whole file and makes a second writer fail), so these 
 PostgreSQL.
 """
 
-import threading
-
 import pytest
 from django.db import connection
 
 from groups import services
 from groups.models import JoinRequest, Membership, WaitlistEntry
+from tests.concurrency import race
 from tests.factories import fill_group, make_group, make_member, make_membership
 
 pytestmark = [
@@ -24,33 +23,6 @@ pytestmark = [
 ]
 
 RACES = 5
-
-
-def race(*calls):
-    """Run each call in its own thread, released together by a barrier. Returns their results
-    in order, or raises the first error a thread hit."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-    errors = []
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except Exception as error:  # handed back to the test below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a racing thread did not finish"
-    if errors:
-        raise errors[0]
-    return results
 
 
 def test_two_people_joining_for_the_last_seat_give_one_member_and_one_waitlisted():

@@ -4,14 +4,13 @@ Real threads with their own database connections, on PostgreSQL (SQLite serialis
 file, so there is no race to test there).
 """
 
-import threading
-
 import pytest
 from django.db import connection
 
 from community.errors import DomainError
 from moderation import services
 from moderation.models import AuditEntry, QueueItem
+from tests.concurrency import race
 from tests.factories import make_moderator
 from tests.moderation.conftest import FLAGGED, item_for, post
 
@@ -24,28 +23,6 @@ pytestmark = [
 ]
 
 RACES = 5
-
-
-def race(*calls):
-    barrier = threading.Barrier(len(calls))
-    outcomes = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=30)
-            outcomes[index] = call()
-        except DomainError as error:
-            outcomes[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return outcomes
 
 
 def test_two_moderators_claiming_at_once_get_one_claim(group, member):
