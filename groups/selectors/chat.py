@@ -85,6 +85,7 @@ def _payload(message: Message, reactors: dict[str, list[int]]) -> dict:
         "author": {"name": message.author.display_name if message.author else ""},
         "body": message.body if visible else "",
         "content_warning": message.content_warning if visible else "",
+        "topics": list(message.topics) if visible else [],
         "created": _iso(message.created_at),
         "edited": _iso(message.edited_at) if visible else None,
         "deleted": message.deleted_at is not None,

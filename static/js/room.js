@@ -44,6 +44,9 @@
   let closedForGood = false;
   let readTimer = null;
   const outbox = new Map(); // client_id -> frame, until acked
+  // What the room's other scripts may use (static/js/room-*.js): they send through the same
+  // socket and outbox, and build nodes the same way.
+  room.roomApi = { send: (f) => send(f), queue: (f) => queue(f), newClientId: () => newClientId(), el: (...a) => el(...a), config, t };
   const openedWarnings = new Set(); // seqs whose content note this reader opened
 
   // --- Rendering (mirrors templates/groups/room/message.html) --------------------------------
@@ -231,6 +234,8 @@
   }
 
   function handle(frame) {
+    // The room's other scripts (check-ins, rounds, stepping away) listen for their frames here.
+    room.dispatchEvent(new CustomEvent("room:frame", { detail: frame }));
     switch (frame.type) {
       case "message":
         if (frame.seq <= lastSeq) return; // already shown

@@ -417,6 +417,7 @@ EDIT_WINDOW = timedelta(minutes=10)
 class MessageKind(models.TextChoices):
     TEXT = "text", _("Message")
     WAVE = "wave", _("Wave")
+    CHECK_IN = "checkin", _("Check-in")
 
 
 class ReactionKind(models.TextChoices):
@@ -445,6 +446,14 @@ class Message(models.Model):
     kind = models.CharField(max_length=10, choices=MessageKind.choices, default=MessageKind.TEXT)
     body = models.CharField(max_length=MESSAGE_MAX_CHARS, blank=True)
     content_warning = models.CharField(max_length=CONTENT_WARNING_MAX_CHARS, blank=True)
+    topics = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_(
+            "Sensitive topics (SensitiveTopic values) the message touches: named by its "
+            "content note or recognised by the topic matcher. Softened for members who ask."
+        ),
+    )
     created_at = models.DateTimeField(default=timezone.now)
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
