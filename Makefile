@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench browser clean
+.PHONY: run test lint format bench browser screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ browser:
 	    echo "Install it with: sudo apt-get install chromium"; \
 	  fi; \
 	fi
+
+## Refresh docs/screenshots/ from the three-person browser test of the room.
+screenshots: $(STAMP) browser
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q tests/e2e/test_room_experience.py
 
 ## Measure (not assert) speed: prints tables for the README's performance section.
 bench: $(STAMP)

@@ -120,6 +120,7 @@ class NotificationKind(models.TextChoices):
     REPORT_OUTCOME = "report_outcome", _("What happened with a report you made")
     MODERATION_ACTION = "moderation_action", _("Moderation about you")
     MODERATOR_ALERT = "moderator_alert", _("Alerts for moderators")
+    CHECK_IN_SHARED = "check_in_shared", _("Check-ins members share with you as a facilitator")
 
 
 # In-app is on for every kind; email only where missing it would cost the member something.

@@ -36,6 +36,8 @@ BROADCAST_TIMEOUT_SECONDS = 2.0
 # Event types the chat consumer understands on the user and session groups.
 MEMBERSHIP_CHANGED = "membership.changed"
 SESSION_ENDED = "session.ended"
+# A member changed the topics they want softened: their room sockets re-read them.
+BOUNDARIES_CHANGED = "boundaries.changed"
 
 
 def room_group(group_id: int) -> str:

@@ -71,8 +71,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     membership = None
     delivered: int = 0  # the highest seq this socket delivered (or knows the client has)
     delivered_rev: int = 0  # the highest change rev likewise
+    round_mark: tuple[int, int] = (0, 0)  # the newest (round id, version) delivered
     ticker: asyncio.Task | None = None
     closing = False
+    soften: frozenset[str] = frozenset()  # the member's content boundaries (topics to fold)
+    away = False  # this socket stepped away ("taking a break"); presence refreshes keep it
 
     # --- Connection ---------------------------------------------------------------------------
 
@@ -88,6 +91,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             membership = await database_sync_to_async(selectors.access_room)(slug, user)
             position = await database_sync_to_async(selectors.room_position)(membership.pk)
+            self.soften = await database_sync_to_async(selectors.content_boundaries)(user)
         except DomainError:
             await self.accept()
             await self.close(code=CLOSE_FORBIDDEN)
@@ -191,6 +195,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             client_id=frame.get("client_id"),
             body=frame.get("body"),
             content_warning=frame.get("content_warning") or "",
+            # Words on a sensitive topic without a content note get a gentle suggestion first;
+            # "topics_ok": true sends them as they are.
+            suggest_note=frame.get("topics_ok") is not True,
         )
         await self._ack(frame, result)
 
@@ -221,6 +228,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.delivered = max(self.delivered, position.seq)
         self.delivered_rev = max(self.delivered_rev, position.rev)
         await self._send_json({"type": "resumed", "latest": position.seq, "rev": position.rev})
+        # The round lives in the database: a reconnecting client (or one whose server process
+        # restarted) learns its current state here.
+        await self._send_round()
 
     async def frame_react(self, frame):
         await database_sync_to_async(services.toggle_reaction)(
@@ -251,7 +261,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.group, user=self.user, hidden=hidden
         )
         await sync_to_async(services.refresh_presence, thread_sensitive=False)(
-            self.membership, connection_id=self.channel_name, announce=True
+            self.membership, connection_id=self.channel_name, announce=True, away=self.away
+        )
+
+    async def frame_away(self, frame):
+        """Step away ("taking a break") or come back: only presence changes, nothing is kept."""
+        away = frame.get("away")
+        if not isinstance(away, bool):
+            await self._error(
+                "bad_frame", _("Say whether you're stepping away (true) or back (false).")
+            )
+            return
+        self.away = away
+        await sync_to_async(services.set_away, thread_sensitive=False)(
+            self.membership, connection_id=self.channel_name, away=away
         )
 
     async def frame_help(self, frame):
@@ -259,6 +282,68 @@ class ChatConsumer(AsyncWebsocketConsumer):
         from moderation.services import request_help
 
         await database_sync_to_async(request_help)(self.group, user=self.user)
+
+    # --- Go-around rounds (groups.services.rounds) --------------------------------------------
+
+    async def _round_call(self, service, **kwargs):
+        """Run a round service; its refusals carry ``about: "round"`` so the round panel, not
+        the message box, shows them."""
+        try:
+            return await database_sync_to_async(service)(self.group, **kwargs)
+        except DomainError as error:
+            error.details.setdefault("about", "round")
+            raise
+
+    async def frame_round_start(self, frame):
+        await self._round_call(
+            services.start_round,
+            actor=self.user,
+            prompt=frame.get("prompt"),
+            order=frame.get("order"),
+        )
+
+    async def frame_round_candidates(self, frame):
+        people = await self._round_call(selectors.round_candidates, viewer=self.user)
+        await self._send_json({"type": "round_candidates", "people": people})
+
+    async def frame_round_share(self, frame):
+        result = await self._round_call(
+            services.share_turn,
+            user=self.user,
+            client_id=frame.get("client_id"),
+            body=frame.get("body"),
+            content_warning=frame.get("content_warning") or "",
+            round_id=frame.get("round"),
+        )
+        await self._ack(frame, result)
+
+    async def frame_round_pass(self, frame):
+        await self._round_call(services.pass_turn, user=self.user, round_id=frame.get("round"))
+
+    async def frame_round_skip(self, frame):
+        await self._round_call(
+            services.skip_turn,
+            actor=self.user,
+            round_id=frame.get("round"),
+            position=frame.get("position"),
+        )
+
+    async def frame_round_end(self, frame):
+        await self._round_call(services.end_round, actor=self.user, round_id=frame.get("round"))
+
+    async def _send_round(self) -> None:
+        """The room's round from the database (after a resume, or when a check finds a newer
+        version than this socket delivered). Nothing is sent when the room has no round to show
+        (the page tells facilitators they may start one)."""
+        payload = await database_sync_to_async(selectors.room_round)(self.membership.pk)
+        if payload["id"] is None:
+            return
+        self.round_mark = max(self.round_mark, (payload["id"], payload["version"]))
+        await self._send_round_frame(payload)
+
+    async def _send_round_frame(self, payload: dict) -> None:
+        frame = selectors.round_for_viewer(payload, viewer_id=self.user.pk)
+        await self._send_json({"type": "round", **frame})
 
     FRAME_HANDLERS = {
         "send": frame_send,
@@ -269,7 +354,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "edit": frame_edit,
         "read": frame_read,
         "presence": frame_presence,
+        "away": frame_away,
         "help": frame_help,
+        "round_start": frame_round_start,
+        "round_candidates": frame_round_candidates,
+        "round_share": frame_round_share,
+        "round_pass": frame_round_pass,
+        "round_skip": frame_round_skip,
+        "round_end": frame_round_end,
     }
 
     # --- Delivery -----------------------------------------------------------------------------
@@ -314,7 +406,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return position
 
     def _frame(self, payload: dict, frame_type: str = "message") -> dict:
-        return selectors.frame_for_viewer(payload, viewer_id=self.user.pk, frame_type=frame_type)
+        return selectors.frame_for_viewer(
+            payload, viewer_id=self.user.pk, frame_type=frame_type, soften=self.soften
+        )
 
     async def _catch_up(self) -> None:
         """Deliver from the database every message and change this socket hasn't delivered."""
@@ -369,6 +463,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
             }
         )
 
+    async def round_state(self, event):
+        """A round changed: deliver it unless this socket already delivered that version (or a
+        newer one) from the database."""
+        if self.membership is None or self.closing:
+            return
+        payload = event["round"]
+        async with self._lock:
+            mark = (payload["id"], payload["version"])
+            if mark <= self.round_mark:
+                return
+            self.round_mark = mark
+            await self._send_round_frame(payload)
+
+    async def boundaries_changed(self, event):
+        """The member changed the topics they want softened: fold new messages the new way."""
+        if self.membership is None or self.closing:
+            return
+        try:
+            soften = await database_sync_to_async(selectors.content_boundaries)(self.user)
+        except Exception:
+            logger.warning("Could not re-read boundaries; the next check does.", exc_info=True)
+            return
+        async with self._lock:
+            self.soften = soften
+
     async def membership_changed(self, event):
         if self.membership is None or self.closing or event.get("group_id") != self.group.pk:
             return
@@ -409,12 +528,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         self.membership.listening = check.listening
         self.membership.hide_presence = check.hide_presence
+        self.soften = check.soften_topics
         if changed:
             await sync_to_async(services.refresh_presence, thread_sensitive=False)(
-                self.membership, connection_id=self.channel_name, announce=True
+                self.membership, connection_id=self.channel_name, announce=True, away=self.away
             )
         if check.latest_seq > self.delivered or check.latest_rev > self.delivered_rev:
             await self._catch_up()
+        if (check.round_id, check.round_version) > self.round_mark:
+            # A round broadcast this socket missed (Redis down, say): send it from the database.
+            self.round_mark = (check.round_id, check.round_version)
+            await self._send_round()
         return True
 
     async def _tick_loop(self) -> None:
@@ -429,7 +553,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 if ticks % REFRESH_EVERY_TICKS == 0:
                     await self._join_channel_groups()
                     await sync_to_async(services.refresh_presence, thread_sensitive=False)(
-                        self.membership, connection_id=self.channel_name, announce=False
+                        self.membership,
+                        connection_id=self.channel_name,
+                        announce=False,
+                        away=self.away,
                     )
             except asyncio.CancelledError:
                 raise

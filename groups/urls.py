@@ -1,5 +1,11 @@
-from groups.views import meetings, membership, room
+from groups.views import boundaries, checkins, meetings, membership, room
 
 app_name = "groups"
 
-urlpatterns = [*membership.urlpatterns, *meetings.urlpatterns, *room.urlpatterns]
+urlpatterns = [
+    *membership.urlpatterns,
+    *meetings.urlpatterns,
+    *room.urlpatterns,
+    *checkins.urlpatterns,
+    *boundaries.urlpatterns,
+]

@@ -11,6 +11,15 @@ from tests.factories import make_group, make_member, make_membership, make_moder
 
 
 @pytest.fixture(autouse=True)
+def _quick_passwords(request, settings):
+    """Hashing a password the production way takes about 0.3 s, and most tests make several
+    people. Browser tests keep the real hasher: they sign in through a server process, which
+    checks passwords with the production settings."""
+    if "/e2e/" not in str(request.node.path):
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     """Rate-limit counters live in the Redis cache; each test starts with none."""
     cache.clear()

@@ -21,15 +21,22 @@ from django.utils.translation import gettext as _
 
 from community.errors import PermissionDenied
 from groups.models import (
+    CheckIn,
+    Feeling,
     Group,
     Membership,
     MembershipStatus,
     Message,
     MessageKind,
     MessageReaction,
+    Presence,
     ReactionKind,
+    RoomPreference,
+    Round,
 )
+from groups.selectors.boundaries import known_topics
 from groups.selectors.membership import access_group_as_member
+from groups.topics import note_topics, topic_choices
 
 __all__ = [
     "HISTORY_PAGE_SIZE",
@@ -71,7 +78,33 @@ def message_payloads(messages: list[Message]) -> list[dict]:
         rows = MessageReaction.objects.filter(message_id__in=visible_ids).order_by("created_at")
         for message_id, reaction, user_id in rows.values_list("message_id", "reaction", "user_id"):
             reactors[message_id][reaction].append(user_id)
-    return [_payload(m, reactors.get(m.pk, {})) for m in messages]
+    check_ins = _check_in_cards([m for m in messages if m.kind == MessageKind.CHECK_IN])
+    payloads = [_payload(m, reactors.get(m.pk, {})) for m in messages]
+    for message, payload in zip(messages, payloads, strict=True):
+        if message.kind == MessageKind.CHECK_IN and message.is_visible:
+            payload["check_in"] = check_ins.get(message.pk)  # None: its check-in is gone
+    return payloads
+
+
+def _check_in_cards(messages: list[Message]) -> dict[int, dict]:
+    """Message id → what a check-in card shows, for all of ``messages`` in one query.
+
+    The note is the message's body (so moderation and deletion treat it like any words).
+    """
+    ids = [m.pk for m in messages if m.is_visible]
+    if not ids:
+        return {}
+    rows = CheckIn.objects.filter(message_id__in=ids).values_list(
+        "message_id", "presence", "feelings"
+    )
+    return {
+        message_id: {
+            "presence": presence,
+            "presence_label": str(Presence(presence).label),
+            "feelings": [str(Feeling(f).label) for f in feelings if f in Feeling.values],
+        }
+        for message_id, presence, feelings in rows
+    }
 
 
 def _payload(message: Message, reactors: dict[str, list[int]]) -> dict:
@@ -86,6 +119,10 @@ def _payload(message: Message, reactors: dict[str, list[int]]) -> dict:
         "body": message.body if visible else "",
         "content_warning": message.content_warning if visible else "",
         "topics": list(message.topics) if visible else [],
+        # Whether the content note names a known topic: then it folds only for readers who
+        # soften that topic; a note naming none folds for everyone, as its sender asked.
+        "note_named": bool(visible and message.content_warning)
+        and bool(note_topics(message.content_warning)),
         "created": _iso(message.created_at),
         "edited": _iso(message.edited_at) if visible else None,
         "deleted": message.deleted_at is not None,
@@ -96,14 +133,41 @@ def _payload(message: Message, reactors: dict[str, list[int]]) -> dict:
     }
 
 
-def frame_for_viewer(payload: dict, *, viewer_id: int, frame_type: str = "message") -> dict:
-    """The frame one reader receives: reaction counts, their own reactions, no user ids."""
+def frame_for_viewer(
+    payload: dict, *, viewer_id: int, frame_type: str = "message", soften=frozenset()
+) -> dict:
+    """The frame one reader receives: reaction counts, their own reactions, no user ids.
+
+    ``soften``: the reader's content boundaries (``content_boundaries``). ``softened`` names the
+    message's topics among them (``[{"value", "label", "phrase"}]``), so the message arrives
+    folded for this reader only; always empty for the reader's own messages. ``folded`` says
+    whether this reader sees the message folded: a softened topic, or a content note that names
+    no known topic (a note naming a topic folds only for readers who soften that topic; others
+    see the note as a label above the words).
+    """
     frame = {k: v for k, v in payload.items() if k not in ("author_id", "reactors")}
     frame["type"] = frame_type
+    mine = payload.get("author_id") == viewer_id
+    frame["softened"] = (
+        topic_choices(set(payload.get("topics") or ()) & soften) if soften and not mine else []
+    )
+    frame["folded"] = bool(frame["softened"]) or (
+        bool(payload.get("content_warning")) and not payload.get("note_named")
+    )
     if payload.get("held") and payload.get("author_id") != viewer_id:
         # Held for a moderator: only its author sees it. Others get a placeholder with no
         # words and no author, so ``seq`` stays gap-free; it becomes an ``update`` once approved.
-        frame.update(body="", content_warning="", author={"name": ""}, edited=None)
+        frame.update(
+            body="",
+            content_warning="",
+            topics=[],
+            softened=[],
+            folded=False,
+            note_named=False,
+            author={"name": ""},
+            edited=None,
+        )
+        frame.pop("check_in", None)
         payload = {**payload, "reactors": {}}
     if "author_id" in payload:
         frame["own"] = payload["author_id"] == viewer_id
@@ -239,6 +303,13 @@ class RoomCheck:
     latest_rev: int = 0
     listening: bool = False
     hide_presence: bool = False
+    # The room's latest round and its version (0, 0: none), so a socket notices a round
+    # broadcast it missed.
+    round_id: int = 0
+    round_version: int = 0
+    # The member's content boundaries, so a change made while the socket's event was lost
+    # still reaches it.
+    soften_topics: frozenset[str] = frozenset()
 
     @property
     def may_stay(self) -> bool:
@@ -276,12 +347,32 @@ def check_room_access(membership_id: int, *, session_key: str | None) -> RoomChe
             0,
         )
 
+    def latest_round(field: str):
+        return Coalesce(
+            Subquery(
+                Round.objects.filter(group_id=OuterRef("group_id"))
+                .order_by("-pk")
+                .values(field)[:1]
+            ),
+            0,
+        )
+
     membership = (
         Membership.objects.filter(
             pk=membership_id, status=MembershipStatus.ACTIVE, user__is_active=True
         )
         .select_related("user")
-        .annotate(latest_seq=latest("seq"), latest_rev=latest("rev"))
+        .annotate(
+            latest_seq=latest("seq"),
+            latest_rev=latest("rev"),
+            round_id=latest_round("pk"),
+            round_version=latest_round("version"),
+            soften_topics=Subquery(
+                RoomPreference.objects.filter(user_id=OuterRef("user_id"))
+                .order_by()
+                .values("soften_topics")[:1]
+            ),
+        )
         .first()
     )
     if membership is None:
@@ -293,6 +384,9 @@ def check_room_access(membership_id: int, *, session_key: str | None) -> RoomChe
         latest_rev=membership.latest_rev,
         listening=membership.listening,
         hide_presence=membership.hide_presence,
+        round_id=membership.round_id,
+        round_version=membership.round_version,
+        soften_topics=known_topics(membership.soften_topics),
     )
 
 

@@ -4,6 +4,10 @@ Split by topic: ``membership`` (groups, joining, leaving, waitlist, invites, agr
 ``meetings`` (schedules, occurrences, RSVPs, calendar feeds).
 """
 
+from groups.services.boundaries import *  # noqa: F403
 from groups.services.chat import *  # noqa: F403
+from groups.services.checkins import *  # noqa: F403
 from groups.services.meetings import *  # noqa: F403
 from groups.services.membership import *  # noqa: F403 -- the package's public face
+from groups.services.presence import *  # noqa: F403
+from groups.services.rounds import *  # noqa: F403

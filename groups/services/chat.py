@@ -12,24 +12,21 @@ the group's row lock the message gets the group's next ``rev`` (1, 2, 3… per g
 change), so a socket or client that knows the last ``rev`` it saw catches up on every change it
 missed, from the database, exactly as it does for messages by ``seq``.
 
-Presence lives in Redis only (who is here now is not a fact worth keeping): one hash per room,
-one field per socket, refreshed by each socket and read with a staleness cut-off, so a Redis
-restart or a crashed server process heals by itself.
+Presence (who is here now) is in ``groups.services.presence``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import redis
-from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -43,7 +40,6 @@ from community.errors import DomainError, NotFound, PermissionDenied
 from community.realtime import (
     MEMBERSHIP_CHANGED,
     room_group,
-    send_event_now,
     send_event_on_commit,
     user_channel_group,
 )
@@ -60,6 +56,7 @@ from groups.models import (
     ReactionKind,
 )
 from groups.selectors.chat import message_payloads
+from groups.topics import message_topics, topic_choices
 from moderation.services.screening import screen_message
 
 __all__ = [
@@ -69,16 +66,12 @@ __all__ = [
     "broadcast_message_update",
     "delete_message",
     "edit_message",
-    "enter_room",
-    "leave_room",
+    "erase_message",
     "lock_room",
     "mark_read",
     "post_message",
     "posting_refusal",
-    "presence_snapshot",
-    "refresh_presence",
     "send_wave",
-    "set_presence_hidden",
     "toggle_reaction",
 ]
 
@@ -86,8 +79,6 @@ logger = logging.getLogger(__name__)
 
 RATE_LIMIT_COUNT = 10
 RATE_LIMIT_WINDOW_SECONDS = 10
-PRESENCE_STALE_SECONDS = 45
-PRESENCE_KEY_TTL_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -320,16 +311,32 @@ def post_message(
     body: str = "",
     content_warning: str | None = "",
     kind: str = MessageKind.TEXT,
+    on_store: Callable[[Message], None] | None = None,
+    suggest_note: bool = False,
 ) -> PostResult:
     """Store a message with the group's next ``seq``; broadcast it after commit.
 
     Sending the same ``client_id`` again stores nothing and returns the original (a retry after
     a dropped connection). Raises DomainError (nothing stored) when a rule says no.
+
+    ``on_store(message)`` runs inside the storing transaction, after screening and before the
+    broadcast payload is built: a feature that hangs a row on the message (a check-in card, a
+    round's turn) does it there, so both commit together or neither does. It is not called for
+    a retry of a stored ``client_id``.
+
+    ``suggest_note``: when the words touch on a sensitive topic and there is no content note,
+    raise DomainError ``suggest_content_note`` (naming the topics) instead of storing, so the
+    sender can choose to add one. They send again with ``suggest_note=False`` to send as it is:
+    a suggestion, never a rule. The message's topics (``groups.topics``) are stored either way.
     """
     client_id = _clean_client_id(client_id)
     if kind == MessageKind.TEXT:
         body = _clean_body(body)
         content_warning = _clean_content_warning(content_warning)
+    elif kind == MessageKind.CHECK_IN:
+        # A check-in card's note is optional; when there is one it is checked (and screened)
+        # like any message's words.
+        body, content_warning = (_clean_body(body) if body else ""), ""
     else:
         body, content_warning = "", ""
 
@@ -338,6 +345,20 @@ def post_message(
     if existing is not None:
         _membership(group, author)
         return PostResult(existing, message_payloads([existing])[0], created=False)
+
+    topics = message_topics(body, content_warning) if body else []
+    if suggest_note and topics and not content_warning:
+        # Before the rate limit: a suggestion is not a post, so it costs the sender nothing.
+        choices = topic_choices(topics)
+        raise DomainError(
+            _(
+                "This touches on %(topics)s. Would you like to add a content note? It folds your "
+                "message for anyone who'd rather open it when ready."
+            )
+            % {"topics": ", ".join(c["phrase"] for c in choices)},
+            code="suggest_content_note",
+            topics=choices,
+        )
 
     _check_rate(group, author)
 
@@ -359,12 +380,15 @@ def post_message(
             kind=kind,
             body=body,
             content_warning=content_warning,
+            topics=topics,
             created_at=now,
         )
         message.author = author
         # Moderation screens it in this transaction: a held message is stored with
         # ``held_at`` (only its author sees its words); flags and crisis open queue items.
         screen_message(message)
+        if on_store is not None:
+            on_store(message)
         payload = _broadcast(message, "chat.message")
     logger.info("Chat message stored: group=%s seq=%s kind=%s", group.pk, message.seq, kind)
     return PostResult(message, payload, created=True)
@@ -411,13 +435,14 @@ def edit_message(group: Group, *, author, seq: int, body: str) -> Message:
             ),
             code="edit_window_passed",
         )
+    topics = message_topics(body, message.content_warning)
     # Conditional update: a concurrent delete or hide wins, and this changes nothing.
     updated = Message.objects.filter(
         pk=message.pk, deleted_at__isnull=True, hidden_at__isnull=True
-    ).update(body=body, edited_at=now)
+    ).update(body=body, topics=topics, edited_at=now)
     if updated != 1:
         raise DomainError(_("That message can't be edited any more."), code="not_editable")
-    message.body, message.edited_at = body, now
+    message.body, message.topics, message.edited_at = body, topics, now
     _record_change(message)
     return message
 
@@ -434,15 +459,28 @@ def delete_message(group: Group, *, actor, seq: int) -> Message:
     message = _message(group, seq, membership)
     if message.author_id != actor.pk:
         raise PermissionDenied(_("You can only delete your own messages."), code="not_yours")
-    now = timezone.now()
-    if message.deleted_at is None:
-        Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(
-            deleted_at=now, body="", content_warning=""
-        )
-        MessageReaction.objects.filter(message=message).delete()
-        message.deleted_at, message.body, message.content_warning = now, "", ""
-        _record_change(message)
+    erase_message(message)
     return message
+
+
+def erase_message(message: Message) -> None:
+    """Erase a message's words and reactions (its ``seq`` stays) and tell the room with an
+    ``update`` (deleted) after commit. Erasing an erased message changes nothing.
+
+    Precondition: inside a transaction holding ``lock_room(message.group_id)``, and the caller
+    has decided the actor may (``delete_message``: its author; ``delete_check_in``: the owner
+    of the check-in the message is the card of).
+    """
+    if message.deleted_at is not None:
+        return
+    now = timezone.now()
+    Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(
+        deleted_at=now, body="", content_warning="", topics=[]
+    )
+    MessageReaction.objects.filter(message=message).delete()
+    message.deleted_at, message.body, message.content_warning = now, "", ""
+    message.topics = []
+    _record_change(message)
 
 
 @transaction.atomic
@@ -489,104 +527,6 @@ def mark_read(group: Group, *, user, seq: int) -> int:
     seq = min(seq, latest)
     Membership.objects.filter(pk=membership.pk, last_read_seq__lt=seq).update(last_read_seq=seq)
     return max(seq, membership.last_read_seq)
-
-
-# --- Presence ---------------------------------------------------------------------------------
-
-_redis_clients: dict[str, redis.Redis] = {}
-
-
-def _redis() -> redis.Redis:
-    url = settings.CACHE_URL
-    if url not in _redis_clients:
-        _redis_clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    return _redis_clients[url]
-
-
-def _presence_key(group_id: int) -> str:
-    return f"chat:presence:{group_id}"
-
-
-def presence_snapshot(group_id: int) -> list[dict]:
-    """Who is in the room now: display names and listen-only labels, hidden members left out.
-
-    Visible only to members: it travels on the room's channel group and nowhere else.
-    """
-    entries = _redis().hgetall(_presence_key(group_id))
-    fresh_after = time.time() - PRESENCE_STALE_SECONDS
-    people: dict[int, dict] = {}
-    for raw in entries.values():
-        entry = json.loads(raw)
-        if entry["t"] < fresh_after:
-            continue
-        person = people.setdefault(
-            entry["u"], {"name": entry["n"], "listening": entry["l"], "hidden": False}
-        )
-        person["hidden"] = person["hidden"] or entry["h"]
-    return sorted(
-        (
-            {"name": p["name"], "listening": p["listening"]}
-            for p in people.values()
-            if not p["hidden"]
-        ),
-        key=lambda p: p["name"].casefold(),
-    )
-
-
-def _write_presence(membership: Membership, connection_id: str) -> None:
-    entry = {
-        "u": membership.user_id,
-        "n": membership.user.display_name,
-        "l": membership.listening,
-        "h": membership.hide_presence,
-        "t": time.time(),
-    }
-    key = _presence_key(membership.group_id)
-    pipe = _redis().pipeline()
-    pipe.hset(key, connection_id, json.dumps(entry))
-    pipe.expire(key, PRESENCE_KEY_TTL_SECONDS)
-    pipe.execute()
-
-
-def _announce_presence(group_id: int) -> None:
-    send_event_now(
-        room_group(group_id), {"type": "chat.presence", "present": presence_snapshot(group_id)}
-    )
-
-
-def enter_room(membership: Membership, *, connection_id: str) -> None:
-    """Mark one socket as present and tell the room. Best effort: Redis down only logs."""
-    try:
-        _write_presence(membership, connection_id)
-        _announce_presence(membership.group_id)
-    except (redis.RedisError, OSError):
-        logger.warning("Presence unavailable for group %s.", membership.group_id)
-
-
-def refresh_presence(membership: Membership, *, connection_id: str, announce: bool) -> None:
-    """Keep one socket's presence fresh (after a Redis restart this writes it back)."""
-    try:
-        _write_presence(membership, connection_id)
-        if announce:
-            _announce_presence(membership.group_id)
-    except (redis.RedisError, OSError):
-        logger.warning("Presence unavailable for group %s.", membership.group_id)
-
-
-def leave_room(group_id: int, *, connection_id: str) -> None:
-    try:
-        _redis().hdel(_presence_key(group_id), connection_id)
-        _announce_presence(group_id)
-    except (redis.RedisError, OSError):
-        logger.warning("Presence unavailable for group %s.", group_id)
-
-
-def set_presence_hidden(group: Group, *, user, hidden: bool) -> Membership:
-    """Choose whether others in the room see that this member is here."""
-    membership = _membership(group, user)
-    Membership.objects.filter(pk=membership.pk).update(hide_presence=bool(hidden))
-    membership.hide_presence = bool(hidden)
-    return membership
 
 
 # --- Membership changes reach open sockets at once ---------------------------------------------

@@ -16,7 +16,13 @@ from django.views.decorators.http import require_GET
 
 from community.errors import DomainError, NotFound
 from groups import selectors, services
-from groups.models import CONTENT_WARNING_MAX_CHARS, MESSAGE_MAX_CHARS, ReactionKind
+from groups.models import (
+    CONTENT_WARNING_MAX_CHARS,
+    MESSAGE_MAX_CHARS,
+    ROUND_PROMPT_MAX_CHARS,
+    ReactionKind,
+)
+from groups.views import checkins
 
 # http(s) links only; trailing punctuation stays text ("see https://example.test." ends at test).
 _LINK = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]", re.IGNORECASE)
@@ -42,8 +48,10 @@ def render_body(text: str) -> SafeString:
 def _frames(payloads: list[dict], user) -> list[dict]:
     """Frames as the socket would send them, plus what the server-side template needs."""
     frames = []
+    soften = selectors.content_boundaries(user)
     for payload in payloads:
-        frame = selectors.frame_for_viewer(payload, viewer_id=user.pk)
+        frame = selectors.frame_for_viewer(payload, viewer_id=user.pk, soften=soften)
+        frame["softened_text"] = _softened_text(frame["softened"])
         frame["body_html"] = render_body(frame["body"])
         frame["created_at"] = datetime.fromisoformat(frame["created"])
         frame["reaction_buttons"] = [
@@ -57,6 +65,15 @@ def _frames(payloads: list[dict], user) -> list[dict]:
         ]
         frames.append(frame)
     return frames
+
+
+def _softened_text(softened: list[dict]) -> str:
+    """ "A message about grief and loss" for a folded message (static/js/room.js says the same)."""
+    if not softened:
+        return ""
+    return _("A message about %(topics)s") % {
+        "topics": ", ".join(topic["phrase"] for topic in softened)
+    }
 
 
 def _membership_or_refusal(request, slug):
@@ -96,13 +113,16 @@ def room(request, slug):
         {
             "group": group,
             "membership": membership,
-            "messages": messages,
+            # Not "messages": base.html shows the messages framework's notices under that name.
+            "room_messages": messages,
             "has_more": has_more,
             "config": config,
             "reactions": ReactionKind.choices,
             "max_chars": MESSAGE_MAX_CHARS,
             "cw_max_chars": CONTENT_WARNING_MAX_CHARS,
+            "round_prompt_max_chars": ROUND_PROMPT_MAX_CHARS,
             "refusal": services.posting_refusal(membership),
+            **checkins.room_context(request, membership),
         },
     )
 
@@ -121,7 +141,10 @@ def room_history(request, slug):
             status=400,
         )
     payloads, has_more = selectors.messages_before(membership, before=int(before))
-    frames = [selectors.frame_for_viewer(p, viewer_id=request.user.pk) for p in payloads]
+    soften = selectors.content_boundaries(request.user)
+    frames = [
+        selectors.frame_for_viewer(p, viewer_id=request.user.pk, soften=soften) for p in payloads
+    ]
     return JsonResponse({"messages": frames, "has_more": has_more})
 
 

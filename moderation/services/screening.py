@@ -85,7 +85,8 @@ def screen_message(message) -> ScreenOutcome:
 
     Precondition: inside the transaction that stored ``message``, holding its room's lock.
     """
-    if message.kind != "text":
+    # Words are screened wherever a member writes them: a message, or a check-in card's note.
+    if message.kind not in ("text", "checkin") or not message.body:
         return ScreenOutcome.ALLOW
     text = message.body
     if message.content_warning:

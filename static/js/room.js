@@ -46,7 +46,7 @@
   const outbox = new Map(); // client_id -> frame, until acked
   // What the room's other scripts may use (static/js/room-*.js): they send through the same
   // socket and outbox, and build nodes the same way.
-  room.roomApi = { send: (f) => send(f), queue: (f) => queue(f), newClientId: () => newClientId(), el: (...a) => el(...a), config, t };
+  room.roomApi = { send: (f) => send(f), queue: (f) => queue(f), pending: (id) => outbox.get(id), unqueue: (id) => outbox.delete(id), newClientId: () => newClientId(), el: (...a) => el(...a), config, t };
   const openedWarnings = new Set(); // seqs whose content note this reader opened
 
   // --- Rendering (mirrors templates/groups/room/message.html) --------------------------------
@@ -78,7 +78,8 @@
   }
 
   function renderMessage(m) {
-    const li = el("li", m.kind === "wave" ? "chat-item chat-item-wave" : "chat-item");
+    const kindClass = { wave: " chat-item-wave", checkin: " chat-item-checkin" }[m.kind] || "";
+    const li = el("li", `chat-item${kindClass}`);
     li.id = `msg-${m.seq}`;
     li.dataset.seq = String(m.seq);
     const meta = el("p", "chat-meta");
@@ -107,7 +108,24 @@
       return li;
     }
     if (m.held) li.append(el("p", "chat-held", t.held));
-    if (m.content_warning) {
+    const softened = (m.softened || []).length > 0;
+    if (softened) li.classList.add("chat-item-softened");
+    if (m.kind === "checkin") {
+      li.append(checkInCard(m));
+    } else if (softened && !m.content_warning) {
+      // A topic this reader asked to have softened: folded for them only, opened on a tap.
+      const details = el("details", "chat-soft");
+      details.id = `msg-${m.seq}-soft`;
+      const summary = el("summary", "", `${softenedText(m)} `);
+      summary.append(el("span", "chat-cw-hint", t.softHint));
+      details.append(summary, bodyNode(m.body));
+      details.open = openedWarnings.has(m.seq);
+      li.append(details);
+    } else if (m.content_warning && !m.folded) {
+      // The note names a topic this reader doesn't soften: shown as a label, words open.
+      const label = el("p", "chat-cw-label", `${t.cwPrefix} ${m.content_warning}`);
+      li.append(label, bodyNode(m.body));
+    } else if (m.content_warning) {
       const details = el("details", "chat-cw");
       const summary = el("summary", "", `${t.cwPrefix} ${m.content_warning} `);
       summary.append(el("span", "chat-cw-hint", t.cwHint));
@@ -133,7 +151,8 @@
     if (!m.own) li.append(reportControl(m.seq));
     if (m.own) {
       const own = el("div", "chat-own");
-      for (const [cls, label] of [["chat-edit", t.edit], ["chat-delete", t.delete]]) {
+      const controls = [["chat-edit", t.edit], ["chat-delete", t.delete]];
+      for (const [cls, label] of m.kind === "checkin" ? controls.slice(1) : controls) {
         const button = el("button", `link-button ${cls}`, label);
         button.type = "button";
         own.append(button, " ");
@@ -141,6 +160,40 @@
       li.append(own);
     }
     return li;
+  }
+
+  // A check-in card (mirrors templates/groups/checkins/card.html): "<name> is <presence>",
+  // its feeling words, and its note (the message body) if any.
+  function checkInLine(m) {
+    const label = (m.check_in && m.check_in.presence_label) || "";
+    // Replacer functions: a name containing "$&" must stay as typed.
+    return t.checkinLine.replace("{name}", () => m.author.name).replace("{label}", () => label.toLocaleLowerCase());
+  }
+
+  function checkInCard(m) {
+    const card = el("div", "chat-checkin");
+    if (m.check_in) {
+      const line = el("p", "chat-checkin-presence");
+      line.append(el("span", "chat-checkin-tag", t.checkinTag), " ", checkInLine(m));
+      card.append(line);
+      if (m.check_in.feelings.length) {
+        const words = el("ul", "chat-checkin-feelings");
+        words.setAttribute("aria-label", t.checkinFeelings);
+        for (const word of m.check_in.feelings) words.append(el("li", "", word));
+        card.append(words);
+      }
+    }
+    if (m.body) {
+      const note = bodyNode(m.body);
+      note.classList.add("chat-checkin-note");
+      card.append(note);
+    }
+    return card;
+  }
+
+  // "A message about grief and loss" (groups/views/room.py says the same for the page).
+  function softenedText(m) {
+    return t.softLine.replace("{topics}", () => m.softened.map((s) => s.phrase).join(", "));
   }
 
   // The report control: a copy of the server-rendered one (templates/groups/room/report.html,
@@ -175,7 +228,12 @@
     if (!m.own) {
       let said = m.body;
       if (m.kind === "wave") said = t.wave;
+      else if (m.kind === "checkin") {
+        const c = m.check_in || { presence_label: "", feelings: [] };
+        said = [t.checkinTag, c.presence_label, ...c.feelings, m.body].filter(Boolean).join(", ");
+      }
       else if (m.content_warning) said = `${t.cwAnnounce} ${m.content_warning}`;
+      else if ((m.softened || []).length) said = softenedText(m); // never the folded words
       if (!m.deleted && !m.hidden && !m.held) announcer.textContent = `${m.author.name}: ${said}`;
     }
     scheduleRead();
@@ -235,7 +293,9 @@
 
   function handle(frame) {
     // The room's other scripts (check-ins, rounds, stepping away) listen for their frames here.
-    room.dispatchEvent(new CustomEvent("room:frame", { detail: frame }));
+    // One that fully handles a frame (a round's own error, shown in the round panel) claims it
+    // with preventDefault(), and nothing more is done with it here.
+    if (!room.dispatchEvent(new CustomEvent("room:frame", { detail: frame, cancelable: true }))) return;
     switch (frame.type) {
       case "message":
         if (frame.seq <= lastSeq) return; // already shown
@@ -299,6 +359,9 @@
   }
 
   function showError(frame) {
+    // A suggestion, not a refusal: the frame stays in the outbox while its sender chooses
+    // (static/js/room-content-note.js asks them and sends it again, or gives the words back).
+    if (frame.code === "suggest_content_note" && outbox.has(frame.client_id)) return;
     errorNode.textContent = frame.message;
     const pending = frame.client_id && outbox.get(frame.client_id);
     if (!pending) return;
@@ -316,6 +379,7 @@
       ...frame.present.map((p) => {
         const li = el("li", "", p.name);
         if (p.listening) li.append(" ", el("span", "room-listening", `(${t.listening})`));
+        if (p.away) li.append(" ", el("span", "room-listening room-away-label", `(${t.awayLabel})`));
         return li;
       }),
     );
@@ -323,11 +387,14 @@
     if (hidePresence) hidePresence.checked = frame.hidden;
   }
 
+  // Nothing is marked read while the reader has stepped away (static/js/room-stepaway.js).
+  const away = () => room.dataset.steppedAway === "true";
+
   function scheduleRead() {
-    if (readTimer || document.visibilityState !== "visible") return;
+    if (readTimer || document.visibilityState !== "visible" || away()) return;
     readTimer = window.setTimeout(() => {
       readTimer = null;
-      send({ type: "read", seq: lastSeq });
+      if (!away()) send({ type: "read", seq: lastSeq });
     }, 1000);
   }
 
@@ -412,7 +479,7 @@
     "toggle",
     (event) => {
       const item = event.target.closest && event.target.closest(".chat-item");
-      if (!item || !event.target.classList.contains("chat-cw")) return;
+      if (!item || !event.target.matches(".chat-cw, .chat-soft")) return;
       const seq = Number(item.dataset.seq);
       if (event.target.open) openedWarnings.add(seq);
       else openedWarnings.delete(seq);

@@ -981,14 +981,18 @@ async def presence(socket, *, timeout=5):
 async def test_presence_shows_who_is_here_and_who_is_listening(group, member, facilitator):
     await database_sync_to_async(Membership.objects.filter(user=member).update)(listening=True)
     maple = await joined(facilitator)
-    assert (await presence(maple))["present"] == [{"name": "Maple", "listening": False}]
+    assert (await presence(maple))["present"] == [
+        {"name": "Maple", "listening": False, "away": False}
+    ]
     willow = await joined(member)
     assert (await presence(maple))["present"] == [
-        {"name": "Maple", "listening": False},
-        {"name": "Willow", "listening": True},
+        {"name": "Maple", "listening": False, "away": False},
+        {"name": "Willow", "listening": True, "away": False},
     ]
     await willow.close()
-    assert (await presence(maple))["present"] == [{"name": "Maple", "listening": False}]
+    assert (await presence(maple))["present"] == [
+        {"name": "Maple", "listening": False, "away": False}
+    ]
     await maple.close()
 
 
@@ -1003,11 +1007,16 @@ async def presence_until(socket, expected, *, hidden=None):
 async def test_a_member_can_hide_their_own_presence(group, member, facilitator):
     maple = await joined(facilitator)
     willow = await joined(member)
-    both = [{"name": "Maple", "listening": False}, {"name": "Willow", "listening": False}]
+    both = [
+        {"name": "Maple", "listening": False, "away": False},
+        {"name": "Willow", "listening": False, "away": False},
+    ]
     await presence_until(maple, both)
     await willow.send(type="presence", hidden=True)
-    await presence_until(maple, [{"name": "Maple", "listening": False}])
-    await presence_until(willow, [{"name": "Maple", "listening": False}], hidden=True)
+    await presence_until(maple, [{"name": "Maple", "listening": False, "away": False}])
+    await presence_until(
+        willow, [{"name": "Maple", "listening": False, "away": False}], hidden=True
+    )
     assert (await database_sync_to_async(Membership.objects.get)(user=member)).hide_presence
 
     await willow.send(type="presence", hidden=False)
