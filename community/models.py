@@ -264,3 +264,75 @@ class Notification(models.Model):
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
+
+
+# --- A member's own boundaries with other people -----------------------------------------------
+
+
+class Mute(models.Model):
+    """``user`` muted ``muted``: their messages arrive folded for ``user`` ("a message from
+    someone you muted"), revealable. Never visible to ``muted``."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="mutes")
+    muted = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "muted"], name="mute_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(user=models.F("muted")), name="mute_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Mute {self.pk}"
+
+
+class Block(models.Model):
+    """``user`` blocked ``blocked``: a mute, plus no invitations, no 1:1 contact, and
+    ``blocked`` no longer sees ``user``'s presence. Never visible to ``blocked``."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="blocks")
+    blocked = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "blocked"], name="block_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(user=models.F("blocked")), name="block_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Block {self.pk}"
+
+
+# --- A member's own data ------------------------------------------------------------------------
+
+
+class ExportStatus(models.TextChoices):
+    PENDING = "pending", _("Being prepared")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Could not be prepared")
+
+
+class DataExport(models.Model):
+    """One "download my data" request, built by a Celery task. The file is reachable only
+    through a signed link for its owner, until ``expires_at``."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="data_exports")
+    status = models.CharField(
+        max_length=8, choices=ExportStatus.choices, default=ExportStatus.PENDING
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    content = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"Data export {self.pk}"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 
 from django.core.cache import cache
+from django.db.models import Q
 from django.db.models.functions import Lower
 
-from community.models import CrisisResource, User
+from community.models import Block, CrisisResource, Mute, User
 
 CRISIS_CACHE_KEY = "community:crisis-resources:v1"
 
@@ -74,3 +75,27 @@ def notifications_page(user, *, page: int | str | None = 1):
 
     qs = Notification.objects.filter(user=user, in_app=True).order_by("-created_at", "-id")
     return Paginator(qs, NOTIFICATIONS_PER_PAGE).get_page(page)
+
+
+# --- Blocks and mutes ------------------------------------------------------------------------
+
+
+def blocked_either_way(user_id: int, other_id: int) -> bool:
+    """Whether either of the two blocked the other. Used wherever one could reach the other
+    (invitations, 1:1 rooms), so a block never says which side made it."""
+    return Block.objects.filter(
+        Q(user_id=user_id, blocked_id=other_id) | Q(user_id=other_id, blocked_id=user_id)
+    ).exists()
+
+
+def muted_ids(user_id: int) -> frozenset[int]:
+    """The people ``user_id`` muted or blocked (a block includes a mute)."""
+    muted = Mute.objects.filter(user_id=user_id).values_list("muted_id", flat=True)
+    blocked = Block.objects.filter(user_id=user_id).values_list("blocked_id", flat=True)
+    return frozenset(muted) | frozenset(blocked)
+
+
+def blocked_by_ids(user_id: int) -> frozenset[int]:
+    """The people who blocked ``user_id``: their presence is not shown to ``user_id``. For
+    server-side filtering only; never sent anywhere."""
+    return frozenset(Block.objects.filter(blocked_id=user_id).values_list("user_id", flat=True))

@@ -43,7 +43,17 @@ class JoinPolicy(models.TextChoices):
     INVITE = "invite", _("Invitation only")
 
 
+class GroupKind(models.TextChoices):
+    """A circle is a support group. A pair is the private 1:1 room of two safe persons
+    (``SafeConnection``): it reuses the room, its protocol and moderation, and is never listed,
+    joined or scheduled like a circle."""
+
+    CIRCLE = "circle", _("Circle")
+    PAIR = "pair", _("Safe-person pair")
+
+
 class Group(models.Model):
+    kind = models.CharField(max_length=8, choices=GroupKind.choices, default=GroupKind.CIRCLE)
     name = models.CharField(_("name"), max_length=80)
     slug = models.SlugField(_("address"), max_length=80, unique=True)
     topic = models.CharField(_("topic"), max_length=20, choices=Topic.choices)
