@@ -46,9 +46,26 @@ def test_the_page_starts_the_client_from_the_rooms_seq_and_rev(client, group, me
     assert (config["latestSeq"], config["latestRev"]) == (1, 1)
 
 
-def test_a_content_warned_message_renders_folded_behind_its_note(client, group, member):
+def test_a_content_note_naming_no_known_topic_folds_the_message_for_everyone(
+    client, group, member, facilitator
+):
+    post(group, member, "the hard part", content_warning="a long day")
+    client.force_login(facilitator)
+    html = client.get("/groups/evening-circle/room/").content.decode()
+    assert '<details class="chat-cw">' in html
+    assert "Content note: a long day" in html
+
+
+def test_a_content_note_naming_a_topic_folds_only_for_readers_who_soften_it(
+    client, group, member, facilitator
+):
     post(group, member, "the hard part", content_warning="loss")
-    client.force_login(member)
+    client.force_login(facilitator)
+    html = client.get("/groups/evening-circle/room/").content.decode()
+    assert '<details class="chat-cw">' not in html
+    assert '<p class="chat-cw-label">Content note: loss</p>' in html
+
+    services.set_content_boundaries(facilitator, actor=facilitator, topics=["grief"])
     html = client.get("/groups/evening-circle/room/").content.decode()
     assert '<details class="chat-cw">' in html
     assert "Content note: loss" in html
