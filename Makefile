@@ -46,6 +46,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -r community groups moderation -lll -q
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -1,4 +1,5 @@
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.usersessions.adapter import DefaultUserSessionsAdapter
 
 from community.services import apply_member_profile
 
@@ -14,3 +15,18 @@ class AccountAdapter(DefaultAccountAdapter):
         if commit:
             user.save()
         return user
+
+
+class UserSessionsAdapter(DefaultUserSessionsAdapter):
+    """Ending a session (from the sessions page, or allauth's "sign out other sessions") also
+    closes that session's open sockets at once, as signing out does."""
+
+    def end_sessions(self, sessions) -> None:
+        from community.realtime import SESSION_ENDED, send_event_on_commit, session_channel_group
+
+        sessions = list(sessions)
+        for session in sessions:
+            send_event_on_commit(
+                session_channel_group(session.session_key), {"type": SESSION_ENDED}
+            )
+        super().end_sessions(sessions)

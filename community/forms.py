@@ -6,6 +6,7 @@ from functools import cache
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from community.errors import DomainError
 from community.models import (
     CHANNELS,
     DISPLAY_NAME_MAX,
@@ -13,8 +14,12 @@ from community.models import (
     NotificationKind,
     validate_time_zone,
 )
+from community.ratelimits import Limit, enforce, private_key
 from community.selectors import display_name_taken
 from community.services import normalise_display_name
+
+# Sign-ups with one email address (see MemberSignupForm.clean).
+SIGNUP_LIMIT_PER_ADDRESS = Limit("signup:address", 3, 60 * 60)
 
 
 @cache
@@ -83,6 +88,27 @@ class MemberSignupForm(_ProfileFieldsMixin, forms.Form):
     display_name = DisplayNameField()
     # site.js preselects the browser's zone when the member has not picked one.
     time_zone = TimeZoneField(widget=forms.Select(attrs={"data-detect-zone": ""}))
+
+    def clean(self):
+        """Sign-ups per address: each sign-up with an address sends it an email (a verification
+        link, or, for a known address, a note that it already has an account), so without a
+        limit anyone could fill someone's inbox from this form. Per IP is allauth's limit
+        (``ACCOUNT_RATE_LIMITS["signup"]``). Counted only for an otherwise valid form."""
+        cleaned_data = super().clean()
+        email = cleaned_data.get("email")
+        if email and not self.errors:
+            try:
+                enforce(
+                    (SIGNUP_LIMIT_PER_ADDRESS, private_key(email.lower())),
+                    message=_(
+                        "This address has been used to sign up several times in a short "
+                        "while, so we've paused sign-ups with it for %(wait)s. If it's yours, "
+                        "please look for our email in its inbox (and spam folder)."
+                    ),
+                )
+            except DomainError as error:
+                raise forms.ValidationError(error.message, code=error.code) from None
+        return cleaned_data
 
     def signup(self, request, user):
         # The adapter already applied these fields before the user's first save.

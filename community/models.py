@@ -121,6 +121,7 @@ class NotificationKind(models.TextChoices):
     MODERATION_ACTION = "moderation_action", _("Moderation about you")
     MODERATOR_ALERT = "moderator_alert", _("Alerts for moderators")
     CHECK_IN_SHARED = "check_in_shared", _("Check-ins members share with you as a facilitator")
+    SAFE_PERSON = "safe_person", _("Safe-person invitations and answers")
 
 
 # In-app is on for every kind; email only where missing it would cost the member something.
@@ -333,6 +334,31 @@ class DataExport(models.Model):
 
     class Meta:
         ordering = ["-requested_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(status="ready")
+                | models.Q(expires_at__isnull=False, ready_at__isnull=False),
+                name="data_export_ready_has_times",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Data export {self.pk}"
+
+
+class AccountErasure(models.Model):
+    """A member erased their account while the moderation queue still needed some of it.
+
+    Everything else is gone at once; the scrubbed, inactive ``user`` row stays only so the open
+    items keep what moderation needs (reports they made, reports and actions about them, the
+    words of their reported or flagged messages, listed in ``kept_message_ids``). When the last
+    of those items closes, ``community.services.data.finish_erasures`` erases the rest and
+    deletes the row (and this one with it).
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="pending_erasure")
+    requested_at = models.DateTimeField(default=timezone.now)
+    kept_message_ids = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return f"Account erasure {self.pk}"

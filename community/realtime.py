@@ -38,6 +38,9 @@ MEMBERSHIP_CHANGED = "membership.changed"
 SESSION_ENDED = "session.ended"
 # A member changed the topics they want softened: their room sockets re-read them.
 BOUNDARIES_CHANGED = "boundaries.changed"
+# Someone muted, blocked, unmuted or unblocked someone: the sockets of both re-read whom they
+# fold and whose presence they leave out. It carries nothing, so the one blocked learns nothing.
+PEOPLE_CHANGED = "people.changed"
 
 
 def room_group(group_id: int) -> str:

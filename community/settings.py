@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.usersessions",  # each member's signed-in sessions, listed and ended on /me/sessions/
     "csp",
     "community",
     "groups",
@@ -68,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "community.middleware.UserSessionsMiddleware",
     "community.middleware.MemberTimezoneMiddleware",
     "community.middleware.DomainErrorMiddleware",
 ]
@@ -208,8 +210,17 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_SIGNUP_FORM_CLASS = "community.forms.MemberSignupForm"
 ACCOUNT_ADAPTER = "community.adapters.AccountAdapter"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
+# allauth's own limits (counted in the Redis cache), over its defaults: sign-ups per IP address,
+# by the minute and by the hour (a library's or shelter's shared address still fits). Sign-ups
+# per email address are community.forms.MemberSignupForm's; failed sign-ins keep allauth's
+# defaults (10 a minute per IP, 5 in 5 minutes per address), the admin's sign-in included.
+ACCOUNT_RATE_LIMITS = {"signup": "10/m/ip,30/h/ip"}
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Sessions are recorded with their browser and last activity (allauth.usersessions), so members
+# can see and end them; community.middleware throttles the recording to once per few minutes.
+USERSESSIONS_TRACK_ACTIVITY = True
+USERSESSIONS_ADAPTER = "community.adapters.UserSessionsAdapter"  # ending one closes its sockets
 MFA_TOTP_ISSUER = env.str("SITE_NAME", default="Common Ground")
 # Staff reach the admin only with a second factor. Tests that are not about MFA switch it off.
 ADMIN_REQUIRE_MFA = env.bool("ADMIN_REQUIRE_MFA", default=True)
@@ -280,6 +291,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "groups.tasks.task_expire_seat_offers",
         "schedule": 10 * 60,
     },
+    # Safe-person invitations past their 14 days read "expired" within the hour (the pages
+    # already treat them as expired the moment they pass it).
+    "expire-safe-person-invites": {
+        "task": "groups.tasks.task_expire_safe_person_invites",
+        "schedule": 60 * 60,
+    },
     # Crisis items nobody acknowledged, and items past their service time, go to every
     # moderator; safe to run twice (each item escalates once).
     "escalate-moderation-items": {
@@ -299,6 +316,12 @@ CELERY_BEAT_SCHEDULE = {
         # A run still queued after 30 s (no worker) is discarded, not piled up: the next one
         # does the same work.
         "options": {"expires": 30},
+    },
+    # Data exports are deleted when their 7 days end; account erasures that waited for the
+    # moderation queue finish (closing an item does it at once; this is the safety net).
+    "tidy-member-data": {
+        "task": "community.tasks.task_tidy_member_data",
+        "schedule": 60 * 60,
     },
     # Emails held back by members' quiet hours go out within a minute of the hours ending.
     "send-deferred-emails": {

@@ -33,3 +33,23 @@ def task_send_deferred_emails() -> int:
     if ids:
         logger.info("deferred emails: enqueued=%d", len(ids))
     return len(ids)
+
+
+@shared_task(name="community.tasks.task_build_data_export")
+def task_build_data_export(*, export_id: int) -> bool:
+    """Build one member's data export (a large account's). Running it twice builds it once."""
+    from community.services.data import build_data_export
+
+    return build_data_export(export_id)
+
+
+@shared_task(name="community.tasks.task_tidy_member_data")
+def task_tidy_member_data() -> dict:
+    """Hourly: delete expired data exports, and move on account erasures that were waiting for
+    moderation (the close path does it at once; this catches anything it missed)."""
+    from community.services.data import delete_expired_exports, finish_erasures
+
+    result = {"exports_deleted": delete_expired_exports(), "erasures_finished": finish_erasures()}
+    if any(result.values()):
+        logger.info("member data tidied: %s", result)
+    return result

@@ -35,15 +35,25 @@ def profile(request):
 def refusal(request, error: DomainError, *, group=None):
     """A broken rule, explained kindly on a page of its own. Nothing was changed.
 
-    403 when the person may not do this, 404 when the thing is not there, 409 when the current
-    state says no (a full or archived group, an expired invite, a cancelled occurrence).
+    403 when the person may not do this, 404 when the thing is not there, 429 (with
+    Retry-After) when a rate limit says "not just now", 409 when the current state says no (a
+    full or archived group, an expired invite, a cancelled occurrence).
     """
     status = (
-        403 if isinstance(error, PermissionDenied) else 404 if isinstance(error, NotFound) else 409
+        403
+        if isinstance(error, PermissionDenied)
+        else 404
+        if isinstance(error, NotFound)
+        else 429
+        if error.code == "rate_limited"
+        else 409
     )
-    return render(
+    response = render(
         request, "refusal.html", {"message": error.message, "group": group}, status=status
     )
+    if retry_after := error.details.get("retry_after"):
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 # --- Notifications --------------------------------------------------------------------------------

@@ -76,6 +76,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     closing = False
     soften: frozenset[str] = frozenset()  # the member's content boundaries (topics to fold)
     away = False  # this socket stepped away ("taking a break"); presence refreshes keep it
+    # Whom the member muted or blocked (their messages fold) and who blocked them (left out of
+    # presence). Ids, for this consumer only; re-read on ``people.changed`` and every check.
+    muted: frozenset[int] = frozenset()
+    blocked_by: frozenset[int] = frozenset()
+    present: list[dict] | None = None  # the room's last presence broadcast, with user ids
 
     # --- Connection ---------------------------------------------------------------------------
 
@@ -92,6 +97,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             membership = await database_sync_to_async(selectors.access_room)(slug, user)
             position = await database_sync_to_async(selectors.room_position)(membership.pk)
             self.soften = await database_sync_to_async(selectors.content_boundaries)(user)
+            self.muted, self.blocked_by = await database_sync_to_async(
+                selectors.mutes_and_blockers
+            )(user.pk)
         except DomainError:
             await self.accept()
             await self.close(code=CLOSE_FORBIDDEN)
@@ -407,7 +415,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def _frame(self, payload: dict, frame_type: str = "message") -> dict:
         return selectors.frame_for_viewer(
-            payload, viewer_id=self.user.pk, frame_type=frame_type, soften=self.soften
+            payload,
+            viewer_id=self.user.pk,
+            frame_type=frame_type,
+            soften=self.soften,
+            muted=self.muted,
         )
 
     async def _catch_up(self) -> None:
@@ -455,13 +467,53 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def chat_presence(self, event):
         if self.membership is None or self.closing:
             return
+        self.present = event["present"]
+        await self._send_presence()
+
+    def _visible_presence(self) -> list[dict]:
+        """The room's last presence broadcast as this member may see it: without anyone who
+        blocked them (exactly as if those had hidden their presence), and without user ids."""
+        return [
+            {k: v for k, v in person.items() if k != "user_id"}
+            for person in self.present or ()
+            if person.get("user_id") not in self.blocked_by
+        ]
+
+    async def _send_presence(self) -> None:
+        if self.present is None:
+            return
         await self._send_json(
             {
                 "type": "presence",
-                "present": event["present"],
+                "present": self._visible_presence(),
                 "hidden": self.membership.hide_presence,
             }
         )
+
+    async def _set_people(self, muted: frozenset[int], blocked_by: frozenset[int]) -> None:
+        """Adopt re-read mutes and blockers. Presence is sent again only if what this member
+        sees of it changed: a frame out of the blue, when nobody came or went, would itself
+        hint that something happened. New messages fold the new way; those already shown stay
+        as they are until they change or the page reloads."""
+        before = self._visible_presence()
+        self.muted, self.blocked_by = muted, blocked_by
+        if self.present is not None and self._visible_presence() != before:
+            await self._send_presence()
+
+    async def people_changed(self, event):
+        """The member muted, blocked, unmuted or unblocked someone, or someone did so to them
+        (the event says neither which nor who): re-read both."""
+        if self.membership is None or self.closing:
+            return
+        try:
+            muted, blocked_by = await database_sync_to_async(selectors.mutes_and_blockers)(
+                self.user.pk
+            )
+        except Exception:
+            logger.warning("Could not re-read mutes; the next check does.", exc_info=True)
+            return
+        async with self._lock:
+            await self._set_people(muted, blocked_by)
 
     async def round_state(self, event):
         """A round changed: deliver it unless this socket already delivered that version (or a
@@ -529,6 +581,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.membership.listening = check.listening
         self.membership.hide_presence = check.hide_presence
         self.soften = check.soften_topics
+        await self._set_people(check.muted_ids, check.blocked_by_ids)
         if changed:
             await sync_to_async(services.refresh_presence, thread_sensitive=False)(
                 self.membership, connection_id=self.channel_name, announce=True, away=self.away

@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 
 from groups.models import Meeting
+from groups.services.connections import expire_safe_person_invites
 from groups.services.meetings import extend_all_occurrences, extend_occurrences
 from groups.services.membership import expire_seat_offers
 from groups.services.reminders import send_due_reminders
@@ -40,6 +41,15 @@ def task_expire_seat_offers() -> int:
     """
     lapsed = expire_seat_offers()
     logger.info("expire seat offers: lapsed=%d", lapsed)
+    return lapsed
+
+
+@shared_task(name="groups.tasks.task_expire_safe_person_invites")
+def task_expire_safe_person_invites() -> int:
+    """Mark safe-person invitations past their 14 days as expired. One conditional update of
+    rows already past expiry, so a second run (or a redelivery) finds nothing to do."""
+    lapsed = expire_safe_person_invites()
+    logger.info("expire safe-person invites: lapsed=%d", lapsed)
     return lapsed
 
 

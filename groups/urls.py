@@ -1,4 +1,4 @@
-from groups.views import boundaries, checkins, meetings, membership, room
+from groups.views import boundaries, checkins, connections, meetings, membership, people, room
 
 app_name = "groups"
 
@@ -8,4 +8,6 @@ urlpatterns = [
     *room.urlpatterns,
     *checkins.urlpatterns,
     *boundaries.urlpatterns,
+    *connections.urlpatterns,
+    *people.urlpatterns,
 ]

@@ -380,14 +380,23 @@ class AuditEntry(models.Model):
 
     ``save()`` refuses to update an existing row, ``delete()`` refuses, and the queryset's
     ``update()`` and ``delete()`` refuse too, so neither code nor the admin can change the log.
-    It holds no message bodies, report details, appeal words or health details: only ids,
-    action names, the moderator's reason, and the result. (Deleting a user still clears the
-    ``actor`` link, through Django's collector, so a person can be erased; the row stays.)
+    Beneath that, the database refuses every UPDATE and DELETE of a row (a trigger, migration
+    0004), whoever sends it. It holds no message bodies, report details, appeal words or health
+    details: only ids, action names, the moderator's reason, and the result.
+
+    Deleting an account still clears the ``actor`` link of its rows (the rows stay): the
+    database does it once the account row is gone (``ON DELETE SET NULL`` on PostgreSQL, a
+    trigger on SQLite), which is the one change the trigger allows. So the model says
+    ``DO_NOTHING``: Django's own SET_NULL would update the rows while the account still exists.
     """
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        # The database clears it after the account row is deleted (see the docstring).
+        on_delete=models.DO_NOTHING,
+        related_name="+",
     )
     action = models.CharField(max_length=30)
     target_type = models.CharField(max_length=30)

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from community.errors import DomainError, NotFound, PermissionDenied
+from community.ratelimits import client_ip
 from moderation import selectors, services
 from moderation.models import (
     APPEAL_MAX_CHARS,
@@ -27,9 +28,15 @@ class ReportForm(forms.Form):
     details = forms.CharField(required=False, max_length=REPORT_DETAILS_MAX_CHARS)
 
 
-def _answer(request, slug, *, ok: bool, message: str, status: int = 200):
+def _answer(request, slug, *, ok: bool, message: str, status: int = 200, retry_after=None):
     if "application/json" in request.headers.get("Accept", ""):
-        return JsonResponse({"ok": ok, "message": message}, status=status)
+        body = {"ok": ok, "message": message}
+        if retry_after is not None:
+            body["retry_after"] = retry_after
+        response = JsonResponse(body, status=status)
+        if retry_after is not None:
+            response["Retry-After"] = str(retry_after)
+        return response
     (messages.success if ok else messages.error)(request, message)
     return redirect(reverse("groups:room", args=[slug]))
 
@@ -52,6 +59,7 @@ def report_message(request, slug: str, seq: int):
             reporter=request.user,
             category=form.cleaned_data["category"],
             details=form.cleaned_data["details"],
+            ip=client_ip(request),
         )
     except DomainError as error:
         status = (
@@ -59,9 +67,18 @@ def report_message(request, slug: str, seq: int):
             if isinstance(error, NotFound)
             else 403
             if isinstance(error, PermissionDenied)
+            else 429
+            if error.code == "rate_limited"
             else 400
         )
-        return _answer(request, slug, ok=False, message=error.message, status=status)
+        return _answer(
+            request,
+            slug,
+            ok=False,
+            message=error.message,
+            status=status,
+            retry_after=error.details.get("retry_after"),
+        )
     return _answer(
         request,
         slug,

@@ -6,6 +6,8 @@ Split by topic: ``membership`` (who may see and do what), ``meetings`` (schedule
 from groups.selectors.boundaries import *  # noqa: F403
 from groups.selectors.chat import *  # noqa: F403
 from groups.selectors.checkins import *  # noqa: F403
+from groups.selectors.connections import *  # noqa: F403
 from groups.selectors.meetings import *  # noqa: F403
 from groups.selectors.membership import *  # noqa: F403 -- the package's public face
+from groups.selectors.people import *  # noqa: F403
 from groups.selectors.rounds import *  # noqa: F403

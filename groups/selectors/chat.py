@@ -20,6 +20,7 @@ from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 
 from community.errors import PermissionDenied
+from community.selectors import mutes_and_blockers
 from groups.models import (
     CheckIn,
     Feeling,
@@ -115,7 +116,8 @@ def _payload(message: Message, reactors: dict[str, list[int]]) -> dict:
         "client_id": str(message.client_id),
         "kind": message.kind,
         "author_id": message.author_id,
-        "author": {"name": message.author.display_name if message.author else ""},
+        # No author: its author erased their account (the words stay if they chose so).
+        "author": {"name": message.author.display_name if message.author else _("Former member")},
         "body": message.body if visible else "",
         "content_warning": message.content_warning if visible else "",
         "topics": list(message.topics) if visible else [],
@@ -134,9 +136,19 @@ def _payload(message: Message, reactors: dict[str, list[int]]) -> dict:
 
 
 def frame_for_viewer(
-    payload: dict, *, viewer_id: int, frame_type: str = "message", soften=frozenset()
+    payload: dict,
+    *,
+    viewer_id: int,
+    frame_type: str = "message",
+    soften=frozenset(),
+    muted=frozenset(),
 ) -> dict:
     """The frame one reader receives: reaction counts, their own reactions, no user ids.
+
+    ``muted``: the ids of the people this reader muted or blocked (``muted_ids``). A message by
+    one of them carries ``"muted_author": true`` (and the key is absent otherwise, so nobody
+    else's frames ever mention muting): the reader sees it folded as "a message from someone
+    you muted". Never set on a held placeholder, which names no author.
 
     ``soften``: the reader's content boundaries (``content_boundaries``). ``softened`` names the
     message's topics among them (``[{"value", "label", "phrase"}]``), so the message arrives
@@ -169,6 +181,8 @@ def frame_for_viewer(
         )
         frame.pop("check_in", None)
         payload = {**payload, "reactors": {}}
+    elif muted and not mine and payload.get("author_id") in muted:
+        frame["muted_author"] = True
     if "author_id" in payload:
         frame["own"] = payload["author_id"] == viewer_id
     if "reactors" in payload:
@@ -295,7 +309,7 @@ def latest_position(group: Group) -> RoomPosition:
 
 @dataclass(frozen=True)
 class RoomCheck:
-    """What a connected socket re-learns every few seconds, in one query plus a session read."""
+    """What a connected socket re-learns every few seconds, in two queries plus a session read."""
 
     active: bool
     session_ok: bool
@@ -310,6 +324,10 @@ class RoomCheck:
     # The member's content boundaries, so a change made while the socket's event was lost
     # still reaches it.
     soften_topics: frozenset[str] = frozenset()
+    # Whom the member muted or blocked (their messages fold) and who blocked them (left out of
+    # the presence this socket passes on): ids for the consumer only, never sent.
+    muted_ids: frozenset[int] = frozenset()
+    blocked_by_ids: frozenset[int] = frozenset()
 
     @property
     def may_stay(self) -> bool:
@@ -334,7 +352,7 @@ def check_room_access(membership_id: int, *, session_key: str | None) -> RoomChe
     """May this socket stay in the room? Active membership of an active user, live session.
 
     Also returns the room's latest ``seq`` and ``rev`` so the socket can catch up on broadcasts
-    it missed.
+    it missed, and the member's mutes and blockers (one more small query).
     """
 
     def latest(field: str):
@@ -377,6 +395,7 @@ def check_room_access(membership_id: int, *, session_key: str | None) -> RoomChe
     )
     if membership is None:
         return RoomCheck(active=False, session_ok=True)
+    muted, blocked_by = mutes_and_blockers(membership.user_id)
     return RoomCheck(
         active=True,
         session_ok=_session_signs_in(session_key, membership.user),
@@ -387,6 +406,8 @@ def check_room_access(membership_id: int, *, session_key: str | None) -> RoomChe
         round_id=membership.round_id,
         round_version=membership.round_version,
         soften_topics=known_topics(membership.soften_topics),
+        muted_ids=muted,
+        blocked_by_ids=blocked_by,
     )
 
 

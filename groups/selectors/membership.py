@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from community.errors import NotFound, PermissionDenied
 from groups.models import (
     Group,
+    GroupKind,
     Invite,
     JoinRequest,
     Membership,
@@ -40,8 +41,12 @@ __all__ = [
 ]
 
 
-def get_group(slug: str) -> Group:
-    group = Group.objects.filter(slug=slug).first()
+def get_group(slug: str, *, include_pairs: bool = False) -> Group:
+    """The circle at ``slug``. A safe-person pair room is only found with ``include_pairs``
+    (the room itself and moderation): group pages, joining, meetings and check-ins are for
+    circles, and a pair's address must not lead anywhere else."""
+    kinds = [GroupKind.CIRCLE, GroupKind.PAIR] if include_pairs else [GroupKind.CIRCLE]
+    group = Group.objects.filter(slug=slug, kind__in=kinds).first()
     if group is None:
         raise NotFound(_("We couldn't find that group."), code="group_not_found")
     return group
@@ -96,9 +101,10 @@ def access_group_as_member(slug: str, user) -> tuple[Group, Membership]:
     """The group and the caller's active membership, or a kind refusal.
 
     Site moderators who are not members are refused here too: reading a group's room is for
-    its members; moderators see content through the moderation queue.
+    its members; moderators see content through the moderation queue. Pair rooms (safe
+    persons) are found here too: their two people are its members.
     """
-    group = get_group(slug)
+    group = get_group(slug, include_pairs=True)
     membership = active_membership(group, user)
     if membership is None:
         raise PermissionDenied(_("This space is for the group's members."), code="not_member")
@@ -138,7 +144,9 @@ def with_member_counts(queryset):
 
 def directory_groups(*, topic: str = "", q: str = ""):
     """Listed, open-for-business groups with their member counts, for the directory."""
-    groups = with_member_counts(Group.objects.filter(is_listed=True, archived_at__isnull=True))
+    groups = with_member_counts(
+        Group.objects.filter(kind=GroupKind.CIRCLE, is_listed=True, archived_at__isnull=True)
+    )
     if topic:
         groups = groups.filter(topic=topic)
     if q:
@@ -150,7 +158,9 @@ def my_memberships(user):
     if not user.is_authenticated:
         return Membership.objects.none()
     return (
-        Membership.objects.filter(user=user, status=MembershipStatus.ACTIVE)
+        Membership.objects.filter(
+            user=user, status=MembershipStatus.ACTIVE, group__kind=GroupKind.CIRCLE
+        )
         .select_related("group")
         .order_by("group__name")
     )

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from community.errors import DomainError, PermissionDenied
+from community.selectors import blocked_by_ids
 from groups.models import (
     Group,
     Membership,
@@ -212,4 +213,11 @@ def round_candidates(group: Group, *, viewer) -> list[dict]:
             ),
             code="not_facilitator",
         )
-    return [{"id": m.pk, "name": m.user.display_name} for m in round_participants(group)]
+    # Who is here, as the facilitator's presence list shows it: without anyone who blocked
+    # them (``start_round`` gives those no turn, as for a member who hid their presence).
+    hidden_from_me = blocked_by_ids(viewer.pk)
+    return [
+        {"id": m.pk, "name": m.user.display_name}
+        for m in round_participants(group)
+        if m.user_id not in hidden_from_me
+    ]

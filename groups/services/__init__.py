@@ -7,7 +7,9 @@ Split by topic: ``membership`` (groups, joining, leaving, waitlist, invites, agr
 from groups.services.boundaries import *  # noqa: F403
 from groups.services.chat import *  # noqa: F403
 from groups.services.checkins import *  # noqa: F403
+from groups.services.connections import *  # noqa: F403
 from groups.services.meetings import *  # noqa: F403
 from groups.services.membership import *  # noqa: F403 -- the package's public face
+from groups.services.people import *  # noqa: F403
 from groups.services.presence import *  # noqa: F403
 from groups.services.rounds import *  # noqa: F403

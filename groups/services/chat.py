@@ -17,17 +17,12 @@ Presence (who is here now) is in ``groups.services.presence``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-import redis
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.db.models.signals import post_save
@@ -37,6 +32,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from community.errors import DomainError, NotFound, PermissionDenied
+from community.ratelimits import Limit, enforce
 from community.realtime import (
     MEMBERSHIP_CHANGED,
     room_group,
@@ -48,6 +44,7 @@ from groups.models import (
     EDIT_WINDOW,
     MESSAGE_MAX_CHARS,
     Group,
+    GroupKind,
     Membership,
     MembershipStatus,
     Message,
@@ -79,6 +76,7 @@ logger = logging.getLogger(__name__)
 
 RATE_LIMIT_COUNT = 10
 RATE_LIMIT_WINDOW_SECONDS = 10
+CHAT_LIMIT = Limit("chat", RATE_LIMIT_COUNT, RATE_LIMIT_WINDOW_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -118,6 +116,11 @@ def _check_may_post(membership: Membership, *, now) -> None:
     """Posting (and editing, reacting, waving) needs an open group, the current agreement, and
     no mute. Listen-only members may post: listening is a presence label, not a lock."""
     group = membership.group
+    if group.is_archived and group.kind == GroupKind.PAIR:
+        raise DomainError(
+            _("This connection has ended. Your messages stay here to read."),
+            code="connection_ended",
+        )
     if group.is_archived:
         raise DomainError(
             _("This group has closed. Its room stays here to read, but it's quiet now."),
@@ -211,54 +214,14 @@ def _clean_client_id(client_id) -> uuid.UUID:
 
 def _check_rate(group: Group, user) -> None:
     """At most RATE_LIMIT_COUNT posts per member and group in any RATE_LIMIT_WINDOW_SECONDS,
-    counted in Redis.
-
-    A sliding window, estimated from two fixed ones (this window's count plus the last one's,
-    weighted by how much of it still overlaps): fixed windows alone let a burst that straddles a
-    boundary through at twice the rate. If Redis is unreachable the post goes through (and is
-    logged): the limit protects the room from floods; it must not turn a Redis outage into
-    lost messages.
-    """
-    now = time.time()
-    window, offset = divmod(now, RATE_LIMIT_WINDOW_SECONDS)
-    window = int(window)
-    key = f"chat:rate:{group.pk}:{user.pk}:{window}"
-    try:
-        cache.add(key, 0, timeout=RATE_LIMIT_WINDOW_SECONDS * 2)
-        count = cache.incr(key)
-        previous = cache.get(f"chat:rate:{group.pk}:{user.pk}:{window - 1}") or 0
-    except (redis.RedisError, OSError, ValueError):
-        logger.warning("Chat rate limit unavailable for group %s; allowing the post.", group.pk)
-        return
-    overlap = 1 - offset / RATE_LIMIT_WINDOW_SECONDS
-    if previous * overlap + count > RATE_LIMIT_COUNT:
-        with contextlib.suppress(redis.RedisError, OSError, ValueError):
-            cache.decr(key)  # a refused post isn't a post: retrying doesn't push the wait out
-        count -= 1
-        retry_after = _seconds_until_allowed(previous=previous, count=count, offset=offset)
-        raise DomainError(
-            _(
-                "That's a lot of messages in a short time. Take a breath; you can send again in %(seconds)s seconds."
-            )
-            % {"seconds": retry_after},
-            code="rate_limited",
-            retry_after=retry_after,
-        )
-
-
-def _seconds_until_allowed(*, previous: int, count: int, offset: float) -> int:
-    """How long until one more post fits the sliding window, if nothing else is posted.
-
-    ``count`` is this window's accepted posts; ``offset`` how far into the window we are.
-    """
-    w, limit = RATE_LIMIT_WINDOW_SECONDS, RATE_LIMIT_COUNT
-    if count < limit and previous:
-        # Later in this window, once enough of the last one has slid out.
-        wait = w * (1 - (limit - count - 1) / previous) - offset
-    else:
-        # In the next window, once enough of this one has slid out.
-        wait = (w - offset) + w * max(0.0, 1 - (limit - 1) / max(count, 1))
-    return max(1, math.ceil(wait))
+    counted in Redis (``community.ratelimits``: a sliding window; a refused post isn't counted;
+    if Redis is unreachable the post goes through rather than be lost)."""
+    enforce(
+        (CHAT_LIMIT, f"{group.pk}:{user.pk}"),
+        message=_(
+            "That's a lot of messages in a short time. Take a breath; you can send again in %(seconds)s seconds."
+        ),
+    )
 
 
 def _broadcast(message: Message, event_type: str) -> dict:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from community.errors import DomainError, PermissionDenied
+from community.ratelimits import Limit, enforce, ip_key
 from groups import signals
 from groups.models import (
     MAX_CAPACITY,
@@ -55,6 +56,14 @@ __all__ = [
 
 INVITE_DAYS_DEFAULT = 7
 INVITE_DAYS_MAX = 30
+
+# Asking to join (any group, any way) and making invitation links, per account and per IP
+# address: enough for a person finding their place or a facilitator inviting a circle, not for
+# a script knocking on every group's door or minting links by the thousand.
+JOIN_LIMIT_PER_ACCOUNT = Limit("join:user", 10, 60 * 60)
+JOIN_LIMIT_PER_IP = Limit("join:ip", 30, 60 * 60)
+INVITE_LIMIT_PER_ACCOUNT = Limit("invite:user", 20, 60 * 60)
+INVITE_LIMIT_PER_IP = Limit("invite:ip", 40, 60 * 60)
 
 
 @dataclass(frozen=True)
@@ -282,12 +291,22 @@ def join_group(
     agreement_version: int,
     invite: Invite | None = None,
     message: str = "",
+    ip: str | None = None,
 ) -> JoinOutcome:
     """Join after accepting the agreement version the person read.
 
     Open groups (or a valid invite) seat the person at once, or waitlist them when full;
-    approval groups record a join request for the facilitators.
+    approval groups record a join request for the facilitators. Every attempt counts towards
+    the join limits, per account and (given ``ip``, the client's address, from a view) per IP.
     """
+    enforce(
+        (JOIN_LIMIT_PER_ACCOUNT, user.pk),
+        (JOIN_LIMIT_PER_IP, ip_key(ip)),
+        message=_(
+            "You've asked to join a lot of groups in a short time. Take your time looking "
+            "around; you can ask again in %(wait)s."
+        ),
+    )
     group = _lock_group(group)
     now = timezone.now()
     if group.is_archived:
@@ -478,7 +497,11 @@ def withdraw_join_request(group: Group, *, user) -> None:
 
 
 @transaction.atomic
-def create_invite(group: Group, *, actor, days: int = INVITE_DAYS_DEFAULT) -> Invite:
+def create_invite(
+    group: Group, *, actor, days: int = INVITE_DAYS_DEFAULT, ip: str | None = None
+) -> Invite:
+    """A new invitation link. Rate-limited per account and (given ``ip``, the client's
+    address, from a view) per IP."""
     if not can_manage_group(actor, group):
         raise PermissionDenied(
             _("Only this group's facilitators can do that."), code="not_facilitator"
@@ -488,6 +511,14 @@ def create_invite(group: Group, *, actor, days: int = INVITE_DAYS_DEFAULT) -> In
             _("An invitation can last from 1 to %(max)d days.") % {"max": INVITE_DAYS_MAX},
             code="bad_invite_days",
         )
+    enforce(
+        (INVITE_LIMIT_PER_ACCOUNT, actor.pk),
+        (INVITE_LIMIT_PER_IP, ip_key(ip)),
+        message=_(
+            "That's a lot of new invitation links in a short time. The ones you made still "
+            "work; you can make another in %(wait)s."
+        ),
+    )
     group = _lock_group(group)
     if group.is_archived:
         raise DomainError(

@@ -57,6 +57,13 @@ def presence_snapshot(group_id: int) -> list[dict]:
     reason is kept or shown. Visible only to members: it travels on the room's channel group
     and nowhere else.
     """
+    return [{k: v for k, v in p.items() if k != "user_id"} for p in _presence_entries(group_id)]
+
+
+def _presence_entries(group_id: int) -> list[dict]:
+    """``presence_snapshot`` with each person's ``user_id`` too: what the room's channel group
+    carries, so each socket can leave out whoever blocked its member
+    (``groups.consumers.ChatConsumer.chat_presence``). The ids never reach a browser."""
     entries = _redis().hgetall(_presence_key(group_id))
     fresh_after = time.time() - PRESENCE_STALE_SECONDS
     people: dict[int, dict] = {}
@@ -72,8 +79,8 @@ def presence_snapshot(group_id: int) -> list[dict]:
         person["away"] = person["away"] or bool(entry.get("a"))
     return sorted(
         (
-            {"name": p["name"], "listening": p["listening"], "away": p["away"]}
-            for p in people.values()
+            {"name": p["name"], "listening": p["listening"], "away": p["away"], "user_id": uid}
+            for uid, p in people.items()
             if not p["hidden"]
         ),
         key=lambda p: p["name"].casefold(),
@@ -118,7 +125,7 @@ def _write_presence(membership: Membership, connection_id: str, *, away: bool = 
 
 def _announce_presence(group_id: int) -> None:
     send_event_now(
-        room_group(group_id), {"type": "chat.presence", "present": presence_snapshot(group_id)}
+        room_group(group_id), {"type": "chat.presence", "present": _presence_entries(group_id)}
     )
 
 

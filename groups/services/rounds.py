@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 
 from community.errors import DomainError, PermissionDenied
 from community.realtime import room_group, send_event_on_commit
+from community.selectors import blocked_by_ids
 from groups.models import (
     ROUND_PROMPT_MAX_CHARS,
     Group,
@@ -261,7 +262,12 @@ def start_round(group: Group, *, actor, prompt: str, order: list[int] | None = N
                 ),
                 code="round_active",
             )
-        participants = round_participants(group)
+        # Whoever blocked the facilitator is, to them, as if hidden (see
+        # ``round_candidates``): like a hidden member, they get no turn in the rounds that
+        # facilitator starts, so the round never shows the facilitator someone their list
+        # left out.
+        hidden_from_actor = blocked_by_ids(actor.pk)
+        participants = [m for m in round_participants(group) if m.user_id not in hidden_from_actor]
         by_id = {m.pk: m for m in participants}
         if any(i not in by_id for i in order):
             raise DomainError(

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from community.errors import DomainError, NotFound, PermissionDenied
+from community.ratelimits import client_ip
 from community.views import refusal
 from groups import selectors, services
 from groups.forms.membership import (
@@ -103,6 +104,7 @@ def join(request, slug=None, token=None):
                 agreement_version=form.cleaned_data["agreement_version"],
                 invite=invite,
                 message=form.cleaned_data["message"],
+                ip=client_ip(request),
             )
         except DomainError as e:
             if e.code == "agreement_changed":
@@ -287,11 +289,15 @@ def decide_request(request, slug, pk):
 def invites(request, slug):
     group = selectors.access_group_to_manage(slug, request.user)
     form = InviteForm(request.POST or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            services.create_invite(group, actor=request.user, days=form.cleaned_data["days"])
+            services.create_invite(
+                group, actor=request.user, days=form.cleaned_data["days"], ip=client_ip(request)
+            )
         except DomainError as e:
             form.add_error(None, e.message)
+            status = 429 if e.code == "rate_limited" else 200
         else:
             messages.success(request, _("A new invitation link is ready below."))
             return redirect("groups:invites", slug=slug)
@@ -299,6 +305,7 @@ def invites(request, slug):
         request,
         "groups/invites.html",
         {"group": group, "form": form, "invites": group.invites.all()[:20]},
+        status=status,
     )
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -20,6 +20,7 @@ from groups.models import (
     CONTENT_WARNING_MAX_CHARS,
     MESSAGE_MAX_CHARS,
     ROUND_PROMPT_MAX_CHARS,
+    GroupKind,
     ReactionKind,
 )
 from groups.views import checkins
@@ -49,8 +50,9 @@ def _frames(payloads: list[dict], user) -> list[dict]:
     """Frames as the socket would send them, plus what the server-side template needs."""
     frames = []
     soften = selectors.content_boundaries(user)
+    muted, _blocked_by = selectors.mutes_and_blockers(user.pk)
     for payload in payloads:
-        frame = selectors.frame_for_viewer(payload, viewer_id=user.pk, soften=soften)
+        frame = selectors.frame_for_viewer(payload, viewer_id=user.pk, soften=soften, muted=muted)
         frame["softened_text"] = _softened_text(frame["softened"])
         frame["body_html"] = render_body(frame["body"])
         frame["created_at"] = datetime.fromisoformat(frame["created"])
@@ -91,7 +93,17 @@ def room(request, slug):
     membership, refusal = _membership_or_refusal(request, slug)
     if refusal is not None:
         return render(request, "groups/room/refusal.html", {"message": refusal.message}, status=403)
+    if membership.group.kind == GroupKind.PAIR:  # a safe-person room has its own page
+        return redirect("groups:safe_person_room", slug=slug)
+    return render(request, "groups/room.html", room_context(request, membership))
+
+
+def room_context(request, membership) -> dict:
+    """What ``groups/room.html`` needs for ``membership``'s room (a circle's, or a pair's with
+    ``groups.views.connections`` adding its own). Precondition: the membership was authorised
+    for this request (``selectors.access_room`` or ``access_pair_room``)."""
     group = membership.group
+    is_pair = group.kind == GroupKind.PAIR
     # Read the room's position first: everything up to it is committed, so the page plus a
     # resume from it (after = max(seq, newest shown), since = rev) misses no message or change.
     position = selectors.latest_position(group)
@@ -107,24 +119,22 @@ def room(request, slug):
         "maxChars": MESSAGE_MAX_CHARS,
         "reactions": [{"value": v, "label": str(label)} for v, label in ReactionKind.choices],
     }
-    return render(
-        request,
-        "groups/room.html",
-        {
-            "group": group,
-            "membership": membership,
-            # Not "messages": base.html shows the messages framework's notices under that name.
-            "room_messages": messages,
-            "has_more": has_more,
-            "config": config,
-            "reactions": ReactionKind.choices,
-            "max_chars": MESSAGE_MAX_CHARS,
-            "cw_max_chars": CONTENT_WARNING_MAX_CHARS,
-            "round_prompt_max_chars": ROUND_PROMPT_MAX_CHARS,
-            "refusal": services.posting_refusal(membership),
-            **checkins.room_context(request, membership),
-        },
-    )
+    return {
+        "group": group,
+        "membership": membership,
+        # Not "messages": base.html shows the messages framework's notices under that name.
+        "room_messages": messages,
+        "has_more": has_more,
+        "config": config,
+        "reactions": ReactionKind.choices,
+        "max_chars": MESSAGE_MAX_CHARS,
+        "cw_max_chars": CONTENT_WARNING_MAX_CHARS,
+        "round_prompt_max_chars": ROUND_PROMPT_MAX_CHARS,
+        "refusal": services.posting_refusal(membership),
+        # A pair room has no check-ins to a group and no rounds: those are circle things.
+        "is_pair": is_pair,
+        **({} if is_pair else checkins.room_context(request, membership)),
+    }
 
 
 @login_required
@@ -142,8 +152,10 @@ def room_history(request, slug):
         )
     payloads, has_more = selectors.messages_before(membership, before=int(before))
     soften = selectors.content_boundaries(request.user)
+    muted, _blocked_by = selectors.mutes_and_blockers(request.user.pk)
     frames = [
-        selectors.frame_for_viewer(p, viewer_id=request.user.pk, soften=soften) for p in payloads
+        selectors.frame_for_viewer(p, viewer_id=request.user.pk, soften=soften, muted=muted)
+        for p in payloads
     ]
     return JsonResponse({"messages": frames, "has_more": has_more})
 

@@ -117,6 +117,11 @@ def _close(item: QueueItem, *, actor, resolution: str) -> None:
     if closed != 1:  # can't happen under the row lock; refuse rather than half-act
         raise DomainError("This item changed meanwhile; nothing was changed.", code="item_changed")
     item.status, item.resolution = ItemStatus.CLOSED, resolution
+    # An erased member's words this item kept are erased once it (and any other open item
+    # needing them) has closed, after this commits (community.services.data).
+    from community.services.data import finish_erasures_after_commit
+
+    finish_erasures_after_commit()
 
 
 def _record(

@@ -10,15 +10,22 @@ from __future__ import annotations
 import logging
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from community.errors import DomainError, NotFound, PermissionDenied
+from community.ratelimits import Limit, enforce, ip_key
 from moderation.models import REPORT_DETAILS_MAX_CHARS, ItemKind, Report, ReportCategory
 from moderation.services.audit import record_audit
 from moderation.services.queue import open_item
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["report_member", "report_message"]
+__all__ = ["REPORT_LIMIT_PER_ACCOUNT", "REPORT_LIMIT_PER_IP", "report_member", "report_message"]
+
+# Generous: someone facing a pile-on may report many messages in a row. The limits stop a
+# script from burying the moderators' queue, not a person who needs help.
+REPORT_LIMIT_PER_ACCOUNT = Limit("report:user", 20, 60 * 60)
+REPORT_LIMIT_PER_IP = Limit("report:ip", 60, 60 * 60)
 
 
 def _clean(category, details) -> tuple[str, str]:
@@ -40,6 +47,18 @@ def _clean(category, details) -> tuple[str, str]:
     return category, details
 
 
+def _check_rate(reporter, ip: str | None) -> None:
+    enforce(
+        (REPORT_LIMIT_PER_ACCOUNT, reporter.pk),
+        (REPORT_LIMIT_PER_IP, ip_key(ip)),
+        message=_(
+            "Thank you for looking out for the group. You've sent a lot of reports in a short "
+            "time, so the next one can go in %(wait)s. If someone is in danger right now, "
+            "please use the crisis resources on the help page."
+        ),
+    )
+
+
 def _reporter_membership(group, reporter):
     from groups.selectors.membership import access_group_as_member
 
@@ -52,9 +71,12 @@ def _reporter_membership(group, reporter):
     return membership
 
 
-def report_message(message, *, reporter, category: str, details: str = "") -> Report:
+def report_message(
+    message, *, reporter, category: str, details: str = "", ip: str | None = None
+) -> Report:
     """Report a message the reporter can see. A second report of the same message by the same
-    person returns the first one, unchanged."""
+    person returns the first one, unchanged. ``ip`` (the client's address, from a view) is
+    rate-limited alongside the account."""
     category, details = _clean(category, details)
     if not (reporter and reporter.is_authenticated and reporter.is_active):
         raise PermissionDenied("Please sign in to report a message.", code="not_signed_in")
@@ -72,6 +94,7 @@ def report_message(message, *, reporter, category: str, details: str = "") -> Re
     existing = Report.objects.filter(reporter=reporter, message=message).first()
     if existing is not None:
         return existing
+    _check_rate(reporter, ip)
     try:
         with transaction.atomic():
             report = Report.objects.create(
@@ -97,8 +120,11 @@ def report_message(message, *, reporter, category: str, details: str = "") -> Re
     return report
 
 
-def report_member(member, *, reporter, group, category: str, details: str = "") -> Report:
-    """Report a member of a group the reporter belongs to (for what isn't one message)."""
+def report_member(
+    member, *, reporter, group, category: str, details: str = "", ip: str | None = None
+) -> Report:
+    """Report a member of a group the reporter belongs to (for what isn't one message).
+    ``ip`` (the client's address, from a view) is rate-limited alongside the account."""
     from groups.selectors.membership import active_membership
 
     category, details = _clean(category, details)
@@ -109,6 +135,7 @@ def report_member(member, *, reporter, group, category: str, details: str = "") 
         raise DomainError("You can't report yourself.", code="own_report")
     if active_membership(group, member) is None:
         raise NotFound("We couldn't find that member in this group.", code="member_not_found")
+    _check_rate(reporter, ip)
     with transaction.atomic():
         report = Report.objects.create(
             reporter=reporter,

@@ -77,7 +77,23 @@
     return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   }
 
+  // A message by someone this reader muted arrives folded, for them alone ("muted_author"):
+  // the whole message, its author's name too, opens on a tap.
   function renderMessage(m) {
+    const li = renderMessageParts(m);
+    if (!m.muted_author) return li;
+    const details = el("details", "chat-muted");
+    details.id = `msg-${m.seq}-muted`;
+    const summary = el("summary", "", `${t.mutedLine} `);
+    summary.append(el("span", "chat-cw-hint", t.softHint));
+    details.append(summary, ...li.childNodes);
+    details.open = openedWarnings.has(m.seq);
+    li.classList.add("chat-item-muted");
+    li.append(details);
+    return li;
+  }
+
+  function renderMessageParts(m) {
     const kindClass = { wave: " chat-item-wave", checkin: " chat-item-checkin" }[m.kind] || "";
     const li = el("li", `chat-item${kindClass}`);
     li.id = `msg-${m.seq}`;
@@ -148,7 +164,7 @@
       reactions.append(button);
     }
     li.append(reactions);
-    if (!m.own) li.append(reportControl(m.seq));
+    if (!m.own) li.append(reportControl(m.seq), personControl(m));
     if (m.own) {
       const own = el("div", "chat-own");
       const controls = [["chat-edit", t.edit], ["chat-delete", t.delete]];
@@ -209,6 +225,20 @@
     return node;
   }
 
+  // The mute/block menu: a copy of the server-rendered one (templates/groups/room/person_menu.html,
+  // seq 0, name "{name}") with this message's seq in its address and its author's name.
+  function personControl(m) {
+    const node = $("room-person-template").content.firstElementChild.cloneNode(true);
+    const form = node.querySelector("form");
+    form.setAttribute("action", form.getAttribute("action").replace(/\/0\/person\/$/, `/${m.seq}/person/`));
+    const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+    for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+      // A replacer function: a name containing "$&" must stay as typed.
+      if (text.data.includes("{name}")) text.data = text.data.replaceAll("{name}", () => m.author.name);
+    }
+    return node;
+  }
+
   function nearBottom() {
     return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
   }
@@ -234,7 +264,10 @@
       }
       else if (m.content_warning) said = `${t.cwAnnounce} ${m.content_warning}`;
       else if ((m.softened || []).length) said = softenedText(m); // never the folded words
-      if (!m.deleted && !m.hidden && !m.held) announcer.textContent = `${m.author.name}: ${said}`;
+      if (m.muted_author) {
+        // Someone this reader muted: neither their name nor their words are read out.
+        if (!m.deleted && !m.hidden && !m.held) announcer.textContent = t.mutedLine;
+      } else if (!m.deleted && !m.hidden && !m.held) announcer.textContent = `${m.author.name}: ${said}`;
     }
     scheduleRead();
   }
@@ -479,7 +512,7 @@
     "toggle",
     (event) => {
       const item = event.target.closest && event.target.closest(".chat-item");
-      if (!item || !event.target.matches(".chat-cw, .chat-soft")) return;
+      if (!item || !event.target.matches(".chat-cw, .chat-soft, .chat-muted")) return;
       const seq = Number(item.dataset.seq);
       if (event.target.open) openedWarnings.add(seq);
       else openedWarnings.delete(seq);

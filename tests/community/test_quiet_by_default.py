@@ -184,7 +184,22 @@ def build_community(group, facilitator, member, outsider, moderator):
     moderation.submit_appeal(action, member=member, text="I hear you; it was a hard night.")
     moderation.request_help(group, user=sorrel)
 
+    # Safe persons: Willow and Sorrel connected (with a room and a status), and invitations
+    # still waiting, one of them to Willow.
+    connection = services.accept_safe_person_invite(
+        services.invite_safe_person(sorrel, invitee=member, note="Would you like to?").pk,
+        user=member,
+    )
+    say(connection.room, sorrel, "Thank you for saying yes.")
+    services.set_safe_status(sorrel, text="I feel distant right now", hours=4)
+    waiting = [
+        services.invite_safe_person(facilitator, invitee=member),
+        services.invite_safe_person(rowan, invitee=sorrel),
+    ]
+
     return SimpleNamespace(
+        connection=connection,
+        safe_invites=waiting,
         group=group,
         lantern=lantern,
         rowan=rowan,
@@ -232,6 +247,26 @@ def _own_and_others(c, model, **own):
     return [rows.filter(**own).first(), rows.exclude(**own).first()]
 
 
+def _export_tokens(c):
+    from community.data_selectors import export_link_token
+    from community.services import request_data_export
+
+    exports = [request_data_export(user, actor=user) for user in (c.viewer, c.rowan)]
+    return [{"token": export_link_token(export)} for export in exports]
+
+
+def _session_ids(c):
+    """A session of the viewer's and one of Rowan's (POST only: a GET changes nothing)."""
+    from allauth.usersessions.models import UserSession
+
+    return [
+        UserSession.objects.create(
+            user=user, session_key=make_session_key(user), ip="203.0.113.9", user_agent="Firefox/1"
+        ).pk
+        for user in (c.viewer, c.rowan)
+    ]
+
+
 # Parameters whose meaning depends on the route ("pk" is a meeting here, an invite there), by
 # route name: a function of the community returning keyword sets (missing ones from BY_NAME).
 BY_ROUTE = {
@@ -269,6 +304,15 @@ BY_ROUTE = {
     "groups:delete_check_in": lambda c: [
         {"pk": row.pk} for row in _own_and_others(c, CheckIn, user=c.viewer) if row
     ],
+    # One's own data export (one's own address is in it) and someone else's link (refused).
+    "groups:safe_person_accept": lambda c: [{"pk": i.pk} for i in c.safe_invites],
+    "groups:safe_person_decline": lambda c: [{"pk": i.pk} for i in c.safe_invites],
+    "groups:safe_person_withdraw": lambda c: [{"pk": i.pk} for i in c.safe_invites],
+    "groups:safe_person_end": lambda c: [{"pk": c.connection.pk}],
+    "groups:safe_person_room": lambda c: [{"slug": c.connection.room.slug}],
+    "data_export_download": lambda c: _export_tokens(c),
+    "data_export_view": lambda c: _export_tokens(c),
+    "session_end": lambda c: [{"pk": pk} for pk in _session_ids(c)],
 }
 
 # Query strings some pages need to show anything, by route name.

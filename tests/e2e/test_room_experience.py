@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 from groups import services
 from groups.models import CheckIn, RoomPreference
 from tests.e2e.a11y import assert_accessible
+from tests.e2e.steps import assert_no_third_party_requests, record_requests
 from tests.e2e.test_chat import message, open_room
 from tests.factories import install_seed_data, make_member, make_membership, make_session_key
 
@@ -57,6 +58,7 @@ def test_three_people_check_in_go_around_fold_a_softened_topic_and_step_away_and
 
     # Willow asks for grief and loss to be softened, on her boundaries page.
     willow = page_factory()
+    requests = record_requests(willow)  # nothing she loads may come from anyone else
     willow.context.add_cookies(
         [{"name": "sessionid", "value": make_session_key(member), "url": server.url}]
     )
@@ -172,3 +174,10 @@ def test_three_people_check_in_go_around_fold_a_softened_topic_and_step_away_and
     expect(willow.locator("#checkin-history")).to_contain_text("Arriving slowly")
     assert_accessible(willow)
     shots(willow, "check-in-history")
+
+    # Boundaries, room (with its socket, check-in, round and grounding screen) and history:
+    # every request went to this server; no fonts, scripts or pixels from anyone else.
+    for path in ("/me/boundaries/", f"/groups/{group.slug}/room/", "/me/check-ins/"):
+        assert server.url + path in requests
+    assert any(url.startswith("ws") for url in requests)
+    assert_no_third_party_requests(requests, server.url)
