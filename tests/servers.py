@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -11,6 +14,8 @@ import urllib.request
 from pathlib import Path
 
 from django.db import connection
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus, WebSocketException
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,3 +87,70 @@ class UvicornServer:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+class RoomSocket:
+    """A protocol-following client of one room on a real server, as a browser tab is: it keeps
+    reconnecting (exponential backoff with jitter, like static/js/room.js) until stopped.
+
+    Subclasses say what to send on each (re)connect (``on_open``, before any frame is read),
+    what to forget when a connection drops (``on_close``), and what to do with each frame
+    (``handle``).
+    """
+
+    def __init__(self, server: UvicornServer, session_key: str, slug: str = "evening-circle"):
+        self.server = server
+        self.session_key = session_key
+        self.slug = slug
+        self.ws = None
+        self.connections = 0
+        self._stop = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://localhost:{self.server.port}/ws/groups/{self.slug}/"
+
+    def start(self):
+        self.task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self.ws is not None:
+            await self.ws.close()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, timeout=10)
+
+    async def _run(self) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                async with connect(
+                    self.ws_url,
+                    origin=f"http://localhost:{self.server.port}",
+                    additional_headers={"Cookie": f"sessionid={self.session_key}"},
+                    open_timeout=5,
+                ) as ws:
+                    self.connections += 1
+                    await self.on_open(ws)
+                    self.ws, delay = ws, 0.2
+                    async for raw in ws:
+                        await self.handle(json.loads(raw))
+            except (TimeoutError, OSError, WebSocketException, InvalidStatus):
+                pass
+            finally:
+                self.ws = None
+                self.on_close()
+            if not self._stop.is_set():
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 3.0)
+
+    async def on_open(self, ws) -> None:
+        """Called on every (re)connect, before ``ws`` is offered to senders."""
+
+    def on_close(self) -> None:
+        """Called whenever a connection ends (or failed to open)."""
+
+    async def handle(self, frame: dict) -> None:
+        raise NotImplementedError

@@ -10,81 +10,40 @@ retry unacknowledged sends with the same client_id after reconnecting (backoff w
 import asyncio
 import contextlib
 import json
-import random
 import uuid
 
 import pytest
 from channels.db import database_sync_to_async
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.exceptions import WebSocketException
 
 from community.embedded_redis import start_redis_server
 from groups.models import Message
 from tests.factories import make_member, make_membership, make_session_key
-from tests.servers import UvicornServer, free_port
+from tests.servers import RoomSocket, UvicornServer, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class ChatClient:
-    """A protocol-following client that keeps reconnecting until told to stop."""
+class ChatClient(RoomSocket):
+    """Sends, retries until acked, and records every seq shown, in order."""
 
     def __init__(self, server: UvicornServer, session_key: str, slug: str = "evening-circle"):
-        self.server = server
-        self.session_key = session_key
-        self.slug = slug
+        super().__init__(server, session_key, slug)
         self.seqs: list[int] = []  # every seq shown to the reader, in order
         self.last = 0
         self.pending: dict[str, str] = {}  # client_id -> body, sent but not yet acked
         self.acked: dict[str, int] = {}
-        self.connections = 0
-        self.ws = None
         self.opened = asyncio.Event()
-        self._stop = asyncio.Event()
-        self.task: asyncio.Task | None = None
 
-    @property
-    def ws_url(self) -> str:
-        return f"ws://localhost:{self.server.port}/ws/groups/{self.slug}/"
+    async def on_open(self, ws) -> None:
+        await ws.send(json.dumps({"type": "resume", "after": self.last}))
+        self.ws = ws
+        for client_id, body in list(self.pending.items()):
+            await self._send(client_id, body)
+        self.opened.set()
 
-    def start(self) -> "ChatClient":
-        self.task = asyncio.create_task(self._run())
-        return self
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self.ws is not None:
-            await self.ws.close()
-        if self.task is not None:
-            await asyncio.wait_for(self.task, timeout=10)
-
-    async def _run(self) -> None:
-        delay = 0.2
-        while not self._stop.is_set():
-            try:
-                async with connect(
-                    self.ws_url,
-                    origin=f"http://localhost:{self.server.port}",
-                    additional_headers={"Cookie": f"sessionid={self.session_key}"},
-                    open_timeout=5,
-                ) as ws:
-                    self.ws, delay = ws, 0.2
-                    self.connections += 1
-                    await ws.send(json.dumps({"type": "resume", "after": self.last}))
-                    for client_id, body in list(self.pending.items()):
-                        await self._send(client_id, body)
-                    self.opened.set()
-                    async for raw in ws:
-                        await self._handle(json.loads(raw))
-            except (TimeoutError, OSError, WebSocketException, InvalidStatus):
-                pass
-            finally:
-                self.ws = None
-                self.opened.clear()
-            if not self._stop.is_set():
-                # Exponential backoff with jitter, as the browser client does.
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 3.0)
+    def on_close(self) -> None:
+        self.opened.clear()
 
     async def _send(self, client_id: str, body: str) -> None:
         if self.ws is not None:
@@ -99,7 +58,7 @@ class ChatClient:
         await self._send(client_id, body)
         return client_id
 
-    async def _handle(self, frame: dict) -> None:
+    async def handle(self, frame: dict) -> None:
         kind = frame["type"]
         if kind == "message":
             seq = frame["seq"]

@@ -11,71 +11,36 @@ ignoring any older (round id, version).
 import asyncio
 import contextlib
 import json
-import random
 import uuid
 
 import pytest
 from channels.db import database_sync_to_async
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.exceptions import WebSocketException
 
 from groups.models import Round, RoundTurn
 from tests.factories import make_member, make_membership, make_session_key
-from tests.servers import UvicornServer
+from tests.servers import RoomSocket, UvicornServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class RoundClient:
-    """One member's browser tab: reconnects until stopped, keeps the newest round state."""
+class RoundClient(RoomSocket):
+    """One member's browser tab: keeps the newest round state it was told."""
 
     def __init__(self, server: UvicornServer, session_key: str):
-        self.server = server
-        self.session_key = session_key
-        self.ws = None
-        self.connections = 0
+        super().__init__(server, session_key)
         self.last_seq = 0
         self.bodies: list[str] = []
         self.round: dict | None = None  # the newest state seen
         self.resumed = False  # this connection's resume is done
         self.on_connect: dict | None = None  # the round this connection was told after resume
         self.replies: list[dict] = []  # acks, errors, candidates
-        self._stop = asyncio.Event()
-        self.task: asyncio.Task | None = None
 
-    def start(self) -> "RoundClient":
-        self.task = asyncio.create_task(self._run())
-        return self
+    async def on_open(self, ws) -> None:
+        self.on_connect, self.resumed = None, False
+        await ws.send(json.dumps({"type": "resume", "after": self.last_seq}))
 
-    async def stop(self) -> None:
-        self._stop.set()
-        if self.ws is not None:
-            await self.ws.close()
-        await asyncio.wait_for(self.task, timeout=10)
-
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                async with connect(
-                    f"ws://localhost:{self.server.port}/ws/groups/evening-circle/",
-                    origin=f"http://localhost:{self.server.port}",
-                    additional_headers={"Cookie": f"sessionid={self.session_key}"},
-                    open_timeout=5,
-                ) as ws:
-                    self.on_connect, self.resumed = None, False
-                    self.connections += 1
-                    await ws.send(json.dumps({"type": "resume", "after": self.last_seq}))
-                    self.ws = ws
-                    async for raw in ws:
-                        self._handle(json.loads(raw))
-            except (TimeoutError, OSError, WebSocketException, InvalidStatus):
-                pass
-            finally:
-                self.ws = None
-            if not self._stop.is_set():
-                await asyncio.sleep(0.1 + 0.2 * random.random())  # backoff with jitter
-
-    def _handle(self, frame: dict) -> None:
+    async def handle(self, frame: dict) -> None:
         kind = frame["type"]
         if kind == "round":
             if self.on_connect is None:
