@@ -202,7 +202,18 @@
     if (m.body) {
       const note = bodyNode(m.body);
       note.classList.add("chat-checkin-note");
-      card.append(note);
+      if ((m.softened || []).length) {
+        // Its note touches a topic this reader softens: the card shows, the note folds.
+        const details = el("details", "chat-soft");
+        details.id = `msg-${m.seq}-soft`;
+        const summary = el("summary", "", `${softenedText(m)} `);
+        summary.append(el("span", "chat-cw-hint", t.softHint));
+        details.append(summary, note);
+        details.open = openedWarnings.has(m.seq);
+        card.append(details);
+      } else {
+        card.append(note);
+      }
     }
     return card;
   }
@@ -260,7 +271,8 @@
       if (m.kind === "wave") said = t.wave;
       else if (m.kind === "checkin") {
         const c = m.check_in || { presence_label: "", feelings: [] };
-        said = [t.checkinTag, c.presence_label, ...c.feelings, m.body].filter(Boolean).join(", ");
+        const note = (m.softened || []).length ? softenedText(m) : m.body; // never folded words
+        said = [t.checkinTag, c.presence_label, ...c.feelings, note].filter(Boolean).join(", ");
       }
       else if (m.content_warning) said = `${t.cwAnnounce} ${m.content_warning}`;
       else if ((m.softened || []).length) said = softenedText(m); // never the folded words

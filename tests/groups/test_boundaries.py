@@ -168,6 +168,29 @@ def test_the_room_page_folds_softened_messages_for_that_member_only(
     assert 'class="chat-soft"' not in html
 
 
+def test_a_shared_check_in_whose_note_touches_a_softened_topic_folds_only_its_note(
+    client, group, member, facilitator
+):
+    services.record_check_in(
+        facilitator,
+        group=group,
+        presence=2,
+        feelings=["sad"],
+        note="Thinking of the funeral today",
+        audience="group",
+    )
+    services.set_content_boundaries(member, actor=member, topics=["grief"])
+
+    client.force_login(member)
+    html = client.get("/groups/evening-circle/room/").content.decode()
+    assert "Maple is a bit distant" in html  # the card itself shows
+    assert '<details class="chat-soft" id="msg-1-soft">' in html
+
+    client.force_login(facilitator)
+    html = client.get("/groups/evening-circle/room/").content.decode()
+    assert 'class="chat-soft"' not in html
+
+
 def test_the_history_pages_carry_softened_for_the_reader(client, group, member, facilitator):
     for n in range(3):
         post(group, facilitator, f"hello {n}")
