@@ -242,7 +242,8 @@ USE_TZ = True
 # --- Static files ---------------------------------------------------------------------------
 
 STATIC_URL = "/static/"
-STATIC_ROOT = LOCAL_DIR / "staticfiles"
+# Where collectstatic writes and production's WhiteNoise serves from (docs/deploy.md).
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(LOCAL_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

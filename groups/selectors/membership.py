@@ -29,6 +29,8 @@ __all__ = [
     "active_membership",
     "can_manage_group",
     "directory_groups",
+    "ensure_may_come_back",
+    "ensure_may_create_groups",
     "facilitated_groups",
     "get_group",
     "group_page_state",
@@ -83,6 +85,32 @@ def may_create_groups(user) -> bool:
     return Membership.objects.filter(
         user=user, role=Role.FACILITATOR, status=MembershipStatus.ACTIVE
     ).exists()
+
+
+def ensure_may_create_groups(user) -> None:
+    """Refuse (PermissionDenied ``not_facilitator``) someone who may not start a group, before
+    they write one out."""
+    if not may_create_groups(user):
+        raise PermissionDenied(
+            _("Groups are started by facilitators and site moderators."), code="not_facilitator"
+        )
+
+
+def ensure_may_come_back(membership: Membership | None) -> None:
+    """Refuse (PermissionDenied ``not_allowed_back``) someone a moderator removed from the
+    group or banned from it: coming back is not theirs to decide alone. ``membership`` is the
+    person's row in the group, whatever its status, or None."""
+    if membership is not None and membership.status in (
+        MembershipStatus.REMOVED,
+        MembershipStatus.BANNED,
+    ):
+        raise PermissionDenied(
+            _(
+                "You can't rejoin this group yourself after a moderator's decision. "
+                "If you'd like to talk about it, you can reply to the moderators' note."
+            ),
+            code="not_allowed_back",
+        )
 
 
 def facilitated_groups(user):

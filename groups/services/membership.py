@@ -33,7 +33,12 @@ from groups.models import (
     WaitlistEntry,
     WaitStatus,
 )
-from groups.selectors.membership import can_manage_group, may_create_groups, seats_taken
+from groups.selectors.membership import (
+    can_manage_group,
+    ensure_may_come_back,
+    may_create_groups,
+    seats_taken,
+)
 from groups.services.reminders import sync_group_reminders, sync_member_reminders
 
 __all__ = [
@@ -273,14 +278,7 @@ def _refuse_returning(membership: Membership | None) -> None:
         return
     if membership.status == MembershipStatus.ACTIVE:
         raise DomainError(_("You're already a member of this group."), code="already_member")
-    if membership.status in (MembershipStatus.REMOVED, MembershipStatus.BANNED):
-        raise PermissionDenied(
-            _(
-                "You can't rejoin this group yourself after a moderator's decision. "
-                "If you'd like to talk about it, you can reply to the moderators' note."
-            ),
-            code="not_allowed_back",
-        )
+    ensure_may_come_back(membership)
 
 
 @transaction.atomic

@@ -95,6 +95,11 @@ def join(request, slug=None, token=None):
         except NotFound as e:
             return _refusal(request, e)
         group = invite.group
+    try:
+        # Said before the agreement and the form, not after someone has accepted them.
+        selectors.ensure_may_come_back(selectors.membership_for(group, request.user))
+    except PermissionDenied as e:
+        return _refusal(request, e, group=group)
     form = JoinForm(request.POST or None, initial={"agreement_version": group.agreement_version})
     if request.method == "POST" and form.is_valid():
         try:
@@ -209,6 +214,10 @@ def listening(request, slug):
 @login_required
 @require_http_methods(["GET", "POST"])
 def create(request):
+    try:
+        selectors.ensure_may_create_groups(request.user)  # before anyone writes a group out
+    except PermissionDenied as e:
+        return _refusal(request, e)
     form = GroupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -342,22 +342,27 @@ def all_routes(resolver=None, prefix="", namespace="", params=()):
             yield Route(pattern, f"{namespace}{entry.name}" if entry.name else None, names)
 
 
-def urls_for(route: Route, c) -> list[str]:
-    """The URLs to GET for ``route``; raises LookupError saying what to add when it can't."""
+def urls_for(route: Route, c, *, by_name=None, by_route=None) -> list[str]:
+    """The URLs to GET for ``route``; raises LookupError saying what to add when it can't.
+
+    ``by_name`` and ``by_route`` replace ``BY_NAME`` and ``BY_ROUTE`` for a scan that fills
+    some parameters its own way (the access matrix asks about one group only)."""
+    by_name = BY_NAME if by_name is None else by_name
+    by_route = BY_ROUTE if by_route is None else by_route
     if route.name is None:
         raise LookupError(f"{route.pattern}: give the pattern a name so the scan can reverse it.")
-    sets = BY_ROUTE[route.name](c) if route.name in BY_ROUTE else [{}]
+    sets = by_route[route.name](c) if route.name in by_route else [{}]
     urls = []
     for given in sets:
         missing = [p for p in route.params if p not in given]
-        if unknown := [p for p in missing if p not in BY_NAME]:
+        if unknown := [p for p in missing if p not in by_name]:
             raise LookupError(
                 f"{route.pattern} ({route.name}): the privacy scan doesn't know how to fill "
                 f"<{'>, <'.join(unknown)}>. Add it to BY_NAME (if it means the same on every "
                 f"route) or BY_ROUTE[{route.name!r}] in tests/community/test_quiet_by_default.py, "
                 "or, if members can never load it, to SKIPPED with the reason."
             )
-        for values in itertools.product(*(BY_NAME[p](c) for p in missing)):
+        for values in itertools.product(*(by_name[p](c) for p in missing)):
             url = reverse(route.name, kwargs={**given, **dict(zip(missing, values, strict=True))})
             if route.name in QUERY:
                 query = QUERY[route.name](c)

@@ -155,6 +155,23 @@ def test_a_banned_person_cannot_rejoin_by_themselves(client, group, member):
     assert Membership.objects.get(group=group, user=member).status == "banned"
 
 
+def test_the_join_page_tells_someone_removed_before_they_read_and_accept_the_agreement(
+    client, group, facilitator, member
+):
+    Membership.objects.filter(group=group, user=member).update(status="removed")
+    client.force_login(member)
+    invite = services.create_invite(group, actor=facilitator)
+    for url in [
+        reverse("groups:join", kwargs={"slug": group.slug}),
+        reverse("groups:invite", kwargs={"token": invite.token}),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 403, url
+        page = text(response)
+        assert "You can't rejoin this group yourself" in page
+        assert 'name="accept"' not in page
+
+
 def test_leaving_is_one_click_and_rejoining_undoes_it(client, group, member):
     client.force_login(member)
     response = client.post(reverse("groups:leave", kwargs={"slug": group.slug}), follow=True)
@@ -308,6 +325,11 @@ def test_only_facilitators_and_moderators_start_groups(client, member, facilitat
         "is_listed": "on",
     }
     client.force_login(member)
+    # Told at once, not after writing a whole group out.
+    response = client.get(reverse("groups:create"))
+    assert response.status_code == 403
+    assert "Groups are started by facilitators and site moderators." in text(response)
+    assert 'name="agreement"' not in text(response)
     assert client.post(reverse("groups:create"), data).status_code == 403
     assert not Group.objects.filter(slug="quiet-evenings").exists()
 
