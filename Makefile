@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench browser screenshots clean
+.PHONY: run test chaos lint format bench browser screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: $(STAMP)
 ## Run the whole test suite (SQLite and embedded Redis unless DATABASE_URL / REDIS_URL are set).
 test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The fault tests (tests/chaos): kill and restart uvicorn workers, Celery, PostgreSQL and Redis.
+## They start a PostgreSQL cluster and a redis-server of their own and touch no other server.
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos $(PYTEST_ARGS)
 
 ## Debian's chromium drives the browser tests (Playwright's own download cannot work offline).
 browser:
@@ -37,16 +42,16 @@ browser:
 screenshots: $(STAMP) browser
 	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q tests/e2e/test_room_experience.py
 
-## Measure (not assert) speed: prints tables for the README's performance section.
+## Measure (not assert) speed: every scenario of bench/run.py, the full stack side by side with
+## stock Channels and a raw websockets server (under 10 minutes; results in bench/results/).
+## BENCH_ARGS=--quick is the smoke run CI makes (tests/bench/), --profile adds py-spy profiles.
 bench: $(STAMP)
-	$(BIN)/python bench/channel_layers.py
-	$(BIN)/python bench/matcher.py
-	$(BIN)/python bench/reminders.py
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/bandit -r community groups moderation -lll -q
+	$(BIN)/bandit -r community groups moderation companion -lll -q
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -31,7 +31,7 @@ from django.conf import settings  # noqa: E402
 
 RECEIVERS = 12
 LATENCY_ROUNDS = 300
-THROUGHPUT_MESSAGES = 2000
+THROUGHPUT_MESSAGES = 1000
 
 
 def host() -> dict:
@@ -103,8 +103,14 @@ async def measure(name: str, make) -> dict:
     }
 
 
-async def main() -> None:
+async def main(out: Path | None = None) -> None:
     results = {name: await measure(name, make) for name, make in layers().items()}
+    if out:
+        import json
+
+        out.write_text(
+            json.dumps({k: {n: results[n][k] for n in results} for k in results["core"]})
+        )
     keys = list(results["core"])
     print(f"{'metric':32} {'core':>10} {'pubsub':>10} {'core/pubsub':>12}")
     for key in keys:
@@ -113,4 +119,8 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="also write the numbers here (bench/run.py)")
+    asyncio.run(main(parser.parse_args().json))

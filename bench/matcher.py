@@ -8,12 +8,13 @@ database and times ``CompiledMatcher.match``:
 Prints p50 / p99 per message in microseconds. In the app each message also costs one cache read
 (the rules' version token in Redis) before matching; that is a network round trip, not matching.
 
-Run: .venv/bin/python bench/matcher.py
+Run: .venv/bin/python bench/matcher.py [--rounds 30] [--json out.json] (bench/run.py runs it as (f))
 Numbers are noisy on a shared machine; compare them within one run.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import statistics
@@ -63,7 +64,16 @@ def long_messages(texts: list[str], count: int, seed: int) -> list[str]:
     return messages
 
 
+ROWS: dict[str, dict] = {}
+
+
 def row(label: str, samples: list[float]) -> None:
+    ROWS[label.strip()] = {
+        "calls": len(samples),
+        "p50_us": statistics.median(samples),
+        "p99_us": percentile(samples, 0.99),
+        "max_us": max(samples),
+    }
     print(
         f"{label:<44} {len(samples):>7} {statistics.median(samples):>9.1f} "
         f"{percentile(samples, 0.99):>9.1f} {max(samples):>9.1f}"
@@ -71,6 +81,11 @@ def row(label: str, samples: list[float]) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--long", type=int, default=LONG_MESSAGES, help="how many long messages")
+    parser.add_argument("--json", type=Path, help="also write the numbers here (bench/run.py)")
+    args = parser.parse_args()
     specs = [
         RuleSpec(id=number, kind=rule["kind"], action=rule["action"], patterns=rule["patterns"])
         for number, rule in enumerate(DEFAULT_RULES, start=1)
@@ -89,17 +104,19 @@ def main() -> None:
         f"Default rules: {len(specs)}, compiled in {built_ms:.0f} ms (once per process and rule change)"
     )
     print(f"{'messages':<44} {'calls':>7} {'p50 µs':>9} {'p99 µs':>9} {'max µs':>9}")
-    row(f"labelled set ({len(texts)} messages)", timed(matcher, texts, ROUNDS))
-    row("  of which not crisis", timed(matcher, ordinary, ROUNDS))
-    row("  of which crisis", timed(matcher, crisis, ROUNDS))
+    row(f"labelled set ({len(texts)} messages)", timed(matcher, texts, args.rounds))
+    row("  of which not crisis", timed(matcher, ordinary, args.rounds))
+    row("  of which crisis", timed(matcher, crisis, args.rounds))
     row(
         f"long, ordinary text ({LONG_LENGTH} chars)",
-        timed(matcher, long_messages(ordinary, LONG_MESSAGES, 1), 3),
+        timed(matcher, long_messages(ordinary, args.long, 1), 3),
     )
     row(
         f"long, crisis-dense text ({LONG_LENGTH} chars)",
-        timed(matcher, long_messages(texts, LONG_MESSAGES, 2), 3),
+        timed(matcher, long_messages(texts, args.long, 2), 3),
     )
+    if args.json:
+        args.json.write_text(json.dumps({"rules": len(specs), "built_ms": built_ms, "rows": ROWS}))
 
 
 if __name__ == "__main__":

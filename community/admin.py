@@ -3,8 +3,9 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from community.models import CrisisResource, User
+from community.models import CrisisResource, Notification, User
 from community.selectors import forget_crisis_resources
+from community.services.notifications import retry_failed_emails
 
 
 @admin.register(User)
@@ -55,3 +56,62 @@ class CrisisResourceAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         forget_crisis_resources()
+
+
+class EmailStateFilter(admin.SimpleListFilter):
+    title = _("email")
+    parameter_name = "email"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("failed", _("failed (gave up)")),
+            ("pending", _("waiting to be sent")),
+            ("sent", _("sent")),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failed":
+            return queryset.filter(email_failed_at__isnull=False)
+        if self.value() == "pending":
+            return queryset.filter(email_pending=True)
+        if self.value() == "sent":
+            return queryset.filter(emailed_at__isnull=False)
+        return queryset
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """Where emails that could not be sent show up (SMTP down, disk full: every retry failed),
+    and can be sent again. Read-only otherwise; titles and bodies stay out of the list."""
+
+    list_display = [
+        "id",
+        "user",
+        "kind",
+        "created_at",
+        "emailed_at",
+        "email_failed_at",
+        "email_error",
+    ]
+    list_filter = [EmailStateFilter, "kind"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    list_select_related = ["user"]
+    fields = ["user", "kind", "created_at", "read_at", "email_pending", "email_after",
+              "emailed_at", "email_failed_at", "email_error"]  # fmt: skip
+    readonly_fields = fields
+    actions = ["send_failed_emails_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Send the failed emails among these again"))
+    def send_failed_emails_again(self, request, queryset):
+        count = retry_failed_emails(queryset.values_list("pk", flat=True), actor=request.user)
+        self.message_user(request, _("%(count)d email(s) queued again.") % {"count": count})

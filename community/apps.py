@@ -7,6 +7,9 @@ class CommunityConfig(AppConfig):
     name = "community"
     verbose_name = "Community"
 
+    def ready(self) -> None:
+        from community import receivers  # noqa: F401 -- connects the session-ending receivers
+
 
 class CommunityAdminConfig(admin_apps.AdminConfig):
     """The Django admin with the moderators' site: staff need a second factor (see admin_site)."""

@@ -1,6 +1,8 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels' router."""
 
+import logging
 import os
+import threading
 
 from django.core.asgi import get_asgi_application
 
@@ -23,3 +25,19 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+
+def _warm_up() -> None:
+    """Compile the topic matchers every chat message runs (about a second of CPU) before the
+    first message needs them. No database here: this runs at import, before any settings a
+    test may change; moderation's rules are compiled on the room's first socket instead
+    (groups.consumers). Best effort: what fails here is built on first use."""
+    try:
+        from groups.topics import message_topics
+
+        message_topics("warming up", "warming up")
+    except Exception:
+        logging.getLogger(__name__).debug("Warm-up skipped.", exc_info=True)
+
+
+threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()

@@ -217,7 +217,8 @@ class Notification(models.Model):
     ``in_app`` false: the member turned the bell off for this kind and it exists only to be
     emailed. Email state: ``email_pending`` is set while an email is wanted and not yet sent,
     ``email_after`` is the earliest time it may go (the end of quiet hours), ``emailed_at`` is
-    set by the one conditional update that claims the send.
+    set by the one conditional update that claims the send, ``email_failed_at`` when every try
+    failed and sending gave up.
     """
 
     user = models.ForeignKey(
@@ -234,6 +235,10 @@ class Notification(models.Model):
     email_pending = models.BooleanField(_("email pending"), default=False)
     email_after = models.DateTimeField(_("email not before"), null=True, blank=True)
     emailed_at = models.DateTimeField(_("emailed"), null=True, blank=True)
+    # Set when sending gave up (every retry failed: SMTP down, disk full): shown in the admin,
+    # and the email is no longer pending. ``email_error`` names the error's kind, no details.
+    email_failed_at = models.DateTimeField(_("email failed"), null=True, blank=True)
+    email_error = models.CharField(_("email error"), max_length=100, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -24,9 +24,7 @@ import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
-from django.dispatch import receiver
 
 logger = logging.getLogger(__name__)
 
@@ -92,12 +90,3 @@ def send_event_on_commit(group_name: str, event: dict) -> None:
     (``chat.message`` calls ``chat_message``).
     """
     transaction.on_commit(lambda: send_event_now(group_name, event))
-
-
-@receiver(user_logged_out, dispatch_uid="realtime_close_sockets_on_logout")
-def close_session_sockets(sender, request, user, **kwargs) -> None:
-    """Signing out closes that session's open sockets (other sessions stay connected)."""
-    session = getattr(request, "session", None)
-    session_key = getattr(session, "session_key", None)
-    if session_key:
-        send_event_on_commit(session_channel_group(session_key), {"type": SESSION_ENDED})

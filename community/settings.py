@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "community",
     "groups",
     "moderation",
+    "companion",
 ]
 
 MIDDLEWARE = [
@@ -115,11 +116,21 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI every request and consumer call runs in a thread; a pool hands connections back
     # at the end of each unit of work instead of leaking one per thread (CONN_MAX_AGE under ASGI).
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Check each connection as it leaves the pool (one round trip), so after a PostgreSQL
+    # restart a dead pooled connection is replaced instead of failing a request
+    # (tests/chaos/test_postgres_restart.py).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if env.bool("DATABASE_POOL", default=True):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
             "max_size": env.int("DATABASE_POOL_MAX", default=20),
-            "timeout": 10,
+            # While PostgreSQL is unreachable every query waits this long for a connection, then
+            # the request fails (a 500, or "unavailable" on a socket) instead of piling up.
+            "timeout": 5,
+            # psycopg_pool retries a failed connect with a doubling delay for up to this long;
+            # after that the next request tries at once. The default (5 minutes) left requests
+            # failing for half a minute after an outage ended (tests/chaos).
+            "reconnect_timeout": 5,
         }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -149,7 +160,9 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_redis_db(REDIS_URL, 3)
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's RedisCache, except that an unreachable Redis reads as an empty cache, so
+        # that signing in (allauth's rate limit) keeps working through a Redis outage.
+        "BACKEND": "community.cache.ResilientRedisCache",
         "LOCATION": CACHE_URL,
         "KEY_PREFIX": "community",
     }
@@ -174,6 +187,9 @@ CHANNEL_LAYERS = {
                     "retry_on_timeout": True,
                 }
             ],
+            # Pub/sub channels are global to a Redis server (database numbers don't separate
+            # them), so two deployments or test runs sharing one server need their own prefix.
+            "prefix": env.str("CHANNEL_LAYER_PREFIX", default="asgi"),
         },
     }
 }
@@ -221,6 +237,11 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # can see and end them; community.middleware throttles the recording to once per few minutes.
 USERSESSIONS_TRACK_ACTIVITY = True
 USERSESSIONS_ADAPTER = "community.adapters.UserSessionsAdapter"  # ending one closes its sockets
+# A session record's client IP address is overwritten this many days after its last activity
+# (community.services.retention, daily on beat; docs/security.md, "Retention").
+IP_RETENTION_DAYS = env.int("IP_RETENTION_DAYS", default=90)
+if IP_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("IP_RETENTION_DAYS must be at least 1 day.")
 MFA_TOTP_ISSUER = env.str("SITE_NAME", default="Common Ground")
 # Staff reach the admin only with a second factor. Tests that are not about MFA switch it off.
 ADMIN_REQUIRE_MFA = env.bool("ADMIN_REQUIRE_MFA", default=True)
@@ -229,6 +250,12 @@ SITE_NAME = env.str("SITE_NAME", default="Common Ground")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Common Ground <hello@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# Seconds an SMTP connection may hang before the send fails and is retried: without it a mail
+# server that accepts and never answers holds a Celery worker process until its time limit.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+# Tries after the first before an email is given up and shown as failed in the admin. The
+# waits double from 1 s, each cut at random (jitter): at most about a minute in all by default.
+EMAIL_MAX_RETRIES = env.int("EMAIL_MAX_RETRIES", default=6)
 
 # --- Internationalisation and time ----------------------------------------------------------
 
@@ -329,6 +356,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "community.tasks.task_send_deferred_emails",
         "schedule": 60,
     },
+    # Practice-space messages a lost task or a crash left unanswered are answered (companion/).
+    "answer-waiting-practice": {
+        "task": "companion.tasks.task_answer_waiting_practice",
+        "schedule": 60,
+        "options": {"expires": 60},
+    },
+    # Client IP addresses in session records older than IP_RETENTION_DAYS are overwritten;
+    # safe to run twice (a purged record isn't touched again).
+    "purge-old-ip-addresses": {
+        "task": "community.tasks.task_purge_old_ip_addresses",
+        "schedule": 24 * 60 * 60,
+    },
 }
 
 # --- Moderation -----------------------------------------------------------------------------
@@ -346,6 +385,18 @@ MODERATION_SERVICE_MINUTES = {
 # Members of this Django auth group (plus the group's facilitators) are alerted at once about a
 # crisis item; with nobody in it, every site moderator is.
 MODERATION_ON_CALL_GROUP = "On-call moderators"
+
+# --- Practice companion (companion/, docs/companion.md) ---------------------------------------
+
+# An OpenAI-compatible chat-completions endpoint (its base, ending in /v1) and model: both set
+# turn the generative backend on; otherwise the companion uses its built-in flows only.
+COMPANION_API_BASE = env.str("COMPANION_API_BASE", default="")
+COMPANION_API_KEY = env.str("COMPANION_API_KEY", default="")
+COMPANION_MODEL = env.str("COMPANION_MODEL", default="")
+# Seconds to wait for the model (per connect and per read) before the built-in reply is used.
+COMPANION_TIMEOUT = env.float("COMPANION_TIMEOUT", default=15)
+# Member messages the companion answers per member in any 24 hours; past it, it rests.
+COMPANION_DAILY_CAP = env.int("COMPANION_DAILY_CAP", default=200)
 
 # --- Security -------------------------------------------------------------------------------
 
@@ -390,8 +441,14 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"without_wire_contents": {"()": "community.logs.WithoutWireContents"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Loggers that put data in their DEBUG records stay above DEBUG whatever LOG_LEVEL says:
+    # SQL with its parameters, and a template's whole context when a variable is missing.
+    # uvicorn's logger carries the websockets library's frames and headers: filtered out.
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "django.template": {"level": "INFO"},
+        "uvicorn.error": {"filters": ["without_wire_contents"]},
     },
 }

@@ -1,25 +1,49 @@
 """Celery tasks for notifications: thin adapters over community.services. Each is safe to run
 twice (sending is claimed by a conditional update)."""
 
+import errno
 import logging
 import smtplib
 
-from celery import shared_task
+from celery import Task, shared_task
+from django.conf import settings
 
-from community.services.notifications import due_email_ids, send_notification_email
+from community.services.notifications import (
+    due_email_ids,
+    record_email_failure,
+    send_notification_email,
+)
 
 logger = logging.getLogger(__name__)
 
 
+class EmailTask(Task):
+    """Records on the notification that its email gave up, once the last try failed."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        notification_id = (kwargs or {}).get("notification_id")
+        if notification_id is not None:
+            # The error's kind and errno name ("OSError ENOSPC"), never its text.
+            code = errno.errorcode.get(getattr(exc, "errno", None) or 0, "")
+            record_email_failure(
+                notification_id,
+                error=f"{type(exc).__name__} {code}".strip(),
+                attempts=self.request.retries + 1,
+            )
+
+
 @shared_task(
+    base=EmailTask,
     name="community.tasks.task_send_notification_email",
+    # SMTP down or refusing, the disk of a file backend full, a timeout: try again later.
     autoretry_for=(smtplib.SMTPException, OSError),
-    retry_backoff=True,  # 1 s, 2 s, 4 s, ... with jitter
+    retry_backoff=True,  # 1 s, 2 s, 4 s, ... with full jitter; the worker keeps serving others
     retry_backoff_max=300,
-    max_retries=6,
+    max_retries=settings.EMAIL_MAX_RETRIES,
 )
 def task_send_notification_email(*, notification_id: int) -> bool:
-    """Email one notification if it is still wanted; a second run sends nothing."""
+    """Email one notification if it is still wanted; a second run sends nothing. When every
+    try failed, ``EmailTask.on_failure`` marks it failed for the admin."""
     return send_notification_email(notification_id)
 
 
@@ -53,3 +77,12 @@ def task_tidy_member_data() -> dict:
     if any(result.values()):
         logger.info("member data tidied: %s", result)
     return result
+
+
+@shared_task(name="community.tasks.task_purge_old_ip_addresses")
+def task_purge_old_ip_addresses() -> int:
+    """Daily: overwrite client IP addresses older than ``IP_RETENTION_DAYS`` in session
+    records. Running it twice purges nothing more."""
+    from community.services.retention import purge_old_ip_addresses
+
+    return purge_old_ip_addresses()

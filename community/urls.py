@@ -28,5 +28,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("groups.urls")),
     path("", include("moderation.urls")),
+    path("", include("companion.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from groups import services
-from groups.models import Group, JoinRequest, Meeting, Membership
+from groups.models import Group, GroupKind, JoinRequest, Meeting, Membership
 from groups.selectors.membership import with_member_counts
 
 
@@ -65,7 +65,9 @@ class GroupAdmin(ReadOnlyMixin, admin.ModelAdmin):
     actions = ["archive", "reopen"]
 
     def get_queryset(self, request):
-        return with_member_counts(super().get_queryset(request))
+        # A practice space is its member's alone: not even its existence is listed here.
+        queryset = super().get_queryset(request).exclude(kind=GroupKind.PRACTICE)
+        return with_member_counts(queryset)
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_staff

@@ -5,10 +5,15 @@ through a selector or service in a thread (``database_sync_to_async``).
 
 Delivery per socket is ordered and gap-free on the server side too: the consumer remembers the
 highest ``seq`` it delivered, drops live messages it already sent, and fills any gap from the
-database before sending a newer one. Changes to stored messages (edits, deletions, hides,
-reactions) are numbered per group by ``rev`` and handled the same way. A periodic check (every
-``TICK_SECONDS``) re-authorises the socket and catches up on broadcasts the channel layer
-dropped, so a lost broadcast costs at most a tick of latency even if nothing else follows it.
+database before sending a newer one. Two broadcasts often cross on their way (each server
+process publishes its own senders' messages), so a message that arrives just ahead of its turn
+waits up to ``REORDER_WAIT_SECONDS`` for the one before it before the gap is read from the
+database. Changes to stored messages (edits, deletions, hides, reactions) are numbered per group
+by ``rev`` and handled the same way. A periodic check (every ``TICK_SECONDS``) re-authorises the
+socket and catches up on broadcasts the channel layer dropped, so a lost broadcast costs at most
+a tick of latency even if nothing else follows it. The check is batched: each server process
+re-checks all its room sockets together (``RoomWatch``), in a few queries however many there
+are, so idle sockets cost next to nothing.
 
 Re-authorisation: a membership saved through a service (leave, removal, ban) sends
 ``membership.changed`` to the member's user group and the socket re-checks at once; anything
@@ -21,12 +26,13 @@ frame's own work needs, and a removed member is out within seconds, never minute
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from datetime import datetime
 
+import orjson
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.translation import gettext as _
@@ -34,11 +40,18 @@ from django.utils.translation import gettext as _
 from community.errors import DomainError, PermissionDenied
 from community.realtime import room_group, session_channel_group, user_channel_group
 from groups import selectors, services
+from moderation.matcher import get_matcher
 
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
 TICK_SECONDS = 2.0
+# How long a socket that the periodic check found behind the database waits for the broadcasts
+# on their way before it reads what is still missing.
+CATCH_UP_GRACE_SECONDS = 0.5
+# How long a live message that arrived ahead of its turn waits for the one before it (crossing
+# broadcasts from two server processes) before the gap is read from the database.
+REORDER_WAIT_SECONDS = 1.5
 # Every this many ticks: refresh presence and re-join the channel groups. The pub/sub layer
 # resubscribes by itself after a Redis restart; this covers a join that failed while Redis was
 # down (and the core layer, which forgets group memberships on a restart).
@@ -49,6 +62,131 @@ RETRY_AFTER_SECONDS = 3
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_BIG = 1009
+
+
+def _db(function):
+    """Run ``function`` (ORM work) in the database thread, with Django's connection handling.
+
+    Thread-sensitive, as Channels' default: all of a process's database work runs in one
+    thread, in order. Measured against a thread pool (bench/): the pool cost more CPU per
+    message (the GIL changing hands) and gained no throughput on two cores.
+    """
+    return database_sync_to_async(function)
+
+
+def _loads(text: str):
+    """Parse a client frame: orjson, or the standard library for what orjson refuses but JSON
+    allows (lone surrogates, integers past 64 bits), so those get the precise error code."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def _dumps(frame: dict) -> str:
+    try:
+        return orjson.dumps(frame).decode()
+    except TypeError:  # not a type orjson knows (a lazy translation string, say)
+        return json.dumps(frame, ensure_ascii=False, default=str)
+
+
+def _open_room(slug: str, user):
+    """Everything a socket needs when it opens, in one unit of work: the member's active
+    membership (or a refusal), the room's position, their boundaries, mutes and blockers."""
+    membership = selectors.access_room(slug, user)
+    position = selectors.latest_position(membership.group)
+    soften = selectors.content_boundaries(user)
+    muted, blocked_by = selectors.mutes_and_blockers(user.pk)
+    return membership, position, soften, muted, blocked_by
+
+
+class RoomWatch:
+    """The periodic check of every room socket in this server process (one per event loop).
+
+    Every ``TICK_SECONDS``: one batched ``check_room_accesses`` for all sockets, each socket
+    applies its answer (close, catch up, adopt changes); every ``REFRESH_EVERY_TICKS`` ticks
+    also one Redis round trip refreshes all their presence entries, and each re-joins its
+    channel groups. The task ends when the last socket leaves.
+    """
+
+    _by_loop: dict[int, RoomWatch] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.sockets: set[ChatConsumer] = set()
+        self.task: asyncio.Task | None = None
+        self.ticks = 0
+
+    @classmethod
+    def of_running_loop(cls) -> RoomWatch:
+        loop = asyncio.get_running_loop()
+        watch = cls._by_loop.get(id(loop))
+        if watch is None or watch.loop is not loop:
+            watch = cls._by_loop[id(loop)] = cls(loop)
+        return watch
+
+    def add(self, socket: ChatConsumer) -> None:
+        self.sockets.add(socket)
+        if self.task is None or self.task.done():
+            self.task = self.loop.create_task(self._run())
+        if not RoomWatch.warmed:
+            # Moderation's compiled rules, before this process's first message needs them.
+            RoomWatch.warmed = True
+            self.loop.create_task(self._warm_up())
+
+    warmed = False
+
+    @staticmethod
+    async def _warm_up() -> None:
+        try:
+            await _db(get_matcher)()
+        except Exception:
+            logger.debug("Matcher warm-up skipped; it is built on first use.", exc_info=True)
+
+    def discard(self, socket: ChatConsumer) -> None:
+        self.sockets.discard(socket)
+
+    async def _run(self) -> None:
+        try:
+            while self.sockets:
+                await asyncio.sleep(TICK_SECONDS)
+                self.ticks += 1
+                try:
+                    await self.tick(refresh=self.ticks % REFRESH_EVERY_TICKS == 0)
+                except Exception:
+                    # The database or Redis hiccuped; the next tick tries again.
+                    logger.warning("Chat socket check failed; retrying.", exc_info=True)
+        finally:
+            if self._by_loop.get(id(self.loop)) is self and not self.sockets:
+                del self._by_loop[id(self.loop)]
+
+    async def tick(self, *, refresh: bool) -> None:
+        sockets = [s for s in self.sockets if not s.closing]
+        if not sockets:
+            return
+        keys = [(s.membership.pk, s.session_key) for s in sockets]
+        # In a thread of its own, not the database thread: a check of a few hundred sockets
+        # takes tens of milliseconds, and the room's sends must not queue behind it.
+        checks = await database_sync_to_async(
+            selectors.check_room_accesses, thread_sensitive=False
+        )(keys)
+        await asyncio.gather(
+            *(s._on_check(checks[key]) for s, key in zip(sockets, keys, strict=True)),
+            return_exceptions=True,
+        )
+        if refresh:
+            alive = [s for s in sockets if not s.closing]
+            for socket in alive:
+                await socket._join_channel_groups()
+            await sync_to_async(services.refresh_presences, thread_sensitive=False)(
+                [(s.membership, s.channel_name, s.away) for s in alive]
+            )
+
+
+def _gone(error: Exception) -> bool:
+    """Did sending fail because the client already went away (uvicorn's ``ClientDisconnected``)?
+    Then there is nobody to tell and nothing to log: its disconnect event follows."""
+    return type(error).__name__ == "ClientDisconnected"
 
 
 def _number(value) -> bool:
@@ -72,7 +210,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     delivered: int = 0  # the highest seq this socket delivered (or knows the client has)
     delivered_rev: int = 0  # the highest change rev likewise
     round_mark: tuple[int, int] = (0, 0)  # the newest (round id, version) delivered
-    ticker: asyncio.Task | None = None
+    _owed: tuple[int, int] = (0, 0)  # (seq, rev) the periodic check saw; caught up if not live
+    watch: RoomWatch | None = None
     closing = False
     soften: frozenset[str] = frozenset()  # the member's content boundaries (topics to fold)
     away = False  # this socket stepped away ("taking a break"); presence refreshes keep it
@@ -84,9 +223,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- Connection ---------------------------------------------------------------------------
 
+    async def dispatch(self, message):
+        """Run the handler for ``message`` (a client frame or a channel layer event).
+
+        Channels' own ``dispatch`` first closes stale database connections, through a hop into
+        the database thread, for every event: twelve hops per chat message in a room of twelve,
+        each queued behind other sockets' queries (bench/, docs/performance.md). This consumer
+        never touches the database outside ``database_sync_to_async``, which does the same
+        before and after each call, so the hop is left out.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self):
         self.channel_groups: list[str] = []
         self._lock = asyncio.Lock()
+        # Live broadcasts that arrived ahead of their turn, by mark ("delivered" for seq,
+        # "delivered_rev" for rev): number -> (payload, frame type).
+        self._ahead: dict[str, dict[int, tuple[dict, str]]] = {"delivered": {}, "delivered_rev": {}}
+        self._gap_timers: dict[str, asyncio.TimerHandle] = {}
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.accept()
@@ -94,12 +251,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         slug = self.scope["url_route"]["kwargs"]["slug"]
         try:
-            membership = await database_sync_to_async(selectors.access_room)(slug, user)
-            position = await database_sync_to_async(selectors.room_position)(membership.pk)
-            self.soften = await database_sync_to_async(selectors.content_boundaries)(user)
-            self.muted, self.blocked_by = await database_sync_to_async(
-                selectors.mutes_and_blockers
-            )(user.pk)
+            membership, position, self.soften, self.muted, self.blocked_by = await _db(_open_room)(
+                slug, user
+            )
         except DomainError:
             await self.accept()
             await self.close(code=CLOSE_FORBIDDEN)
@@ -118,14 +272,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await sync_to_async(services.enter_room, thread_sensitive=False)(
             self.membership, connection_id=self.channel_name
         )
-        self.ticker = asyncio.create_task(self._tick_loop())
+        self.watch = RoomWatch.of_running_loop()
+        self.watch.add(self)
 
     async def disconnect(self, code):
         self.closing = True
-        if self.ticker is not None and self.ticker is not asyncio.current_task():
-            self.ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.ticker
+        if self.watch is not None:
+            self.watch.discard(self)
+        for timer in self._gap_timers.values():
+            timer.cancel()
         for name in self.channel_groups:
             try:
                 await self.channel_layer.group_discard(name, self.channel_name)
@@ -163,7 +318,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._error("bad_frame", _("The room only understands text frames."))
             return
         try:
-            frame = json.loads(text_data)
+            frame = _loads(text_data)
         except (ValueError, RecursionError):  # RecursionError: nested too deeply
             frame = None
         if not isinstance(frame, dict):
@@ -183,7 +338,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     await self._close(CLOSE_FORBIDDEN)
                     return
                 await self._error(error.code, error.message, client_id=client_id, **error.details)
-            except Exception:
+            except Exception as error:
+                if _gone(error):
+                    self.closing = True  # the client left before its answer; nothing to say
+                    return
                 # The database is unreachable, say. Nothing was stored or acked, so the client
                 # keeps the frame and retries it with the same client_id.
                 logger.exception("Chat frame %r failed.", frame.get("type"))
@@ -197,7 +355,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 )
 
     async def frame_send(self, frame):
-        result = await database_sync_to_async(services.post_message)(
+        result = await _db(services.post_message)(
             self.group,
             author=self.user,
             client_id=frame.get("client_id"),
@@ -210,7 +368,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._ack(frame, result)
 
     async def frame_wave(self, frame):
-        result = await database_sync_to_async(services.send_wave)(
+        result = await _db(services.send_wave)(
             self.group, user=self.user, client_id=frame.get("client_id")
         )
         await self._ack(frame, result)
@@ -241,31 +399,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send_round()
 
     async def frame_react(self, frame):
-        await database_sync_to_async(services.toggle_reaction)(
+        await _db(services.toggle_reaction)(
             self.group, user=self.user, seq=frame.get("seq"), reaction=frame.get("reaction")
         )
 
     async def frame_delete(self, frame):
-        await database_sync_to_async(services.delete_message)(
-            self.group, actor=self.user, seq=frame.get("seq")
-        )
+        await _db(services.delete_message)(self.group, actor=self.user, seq=frame.get("seq"))
 
     async def frame_edit(self, frame):
-        await database_sync_to_async(services.edit_message)(
+        await _db(services.edit_message)(
             self.group, author=self.user, seq=frame.get("seq"), body=frame.get("body")
         )
 
     async def frame_read(self, frame):
-        await database_sync_to_async(services.mark_read)(
-            self.group, user=self.user, seq=frame.get("seq")
-        )
+        await _db(services.mark_read)(self.group, user=self.user, seq=frame.get("seq"))
 
     async def frame_presence(self, frame):
         hidden = frame.get("hidden")
         if not isinstance(hidden, bool):
             await self._error("bad_frame", _("Say whether to hide your presence (true or false)."))
             return
-        self.membership = await database_sync_to_async(services.set_presence_hidden)(
+        self.membership = await _db(services.set_presence_hidden)(
             self.group, user=self.user, hidden=hidden
         )
         await sync_to_async(services.refresh_presence, thread_sensitive=False)(
@@ -289,7 +443,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """ "I need help now": the crisis path without a message (moderation.services)."""
         from moderation.services import request_help
 
-        await database_sync_to_async(request_help)(self.group, user=self.user)
+        await _db(request_help)(self.group, user=self.user)
 
     # --- Go-around rounds (groups.services.rounds) --------------------------------------------
 
@@ -297,7 +451,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Run a round service; its refusals carry ``about: "round"`` so the round panel, not
         the message box, shows them."""
         try:
-            return await database_sync_to_async(service)(self.group, **kwargs)
+            return await _db(service)(self.group, **kwargs)
         except DomainError as error:
             error.details.setdefault("about", "round")
             raise
@@ -343,7 +497,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """The room's round from the database (after a resume, or when a check finds a newer
         version than this socket delivered). Nothing is sent when the room has no round to show
         (the page tells facilitators they may start one)."""
-        payload = await database_sync_to_async(selectors.room_round)(self.membership.pk)
+        payload = await _db(selectors.room_round)(self.membership.pk)
         if payload["id"] is None:
             return
         self.round_mark = max(self.round_mark, (payload["id"], payload["version"]))
@@ -375,7 +529,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- Delivery -----------------------------------------------------------------------------
 
     async def _send_json(self, frame: dict) -> None:
-        await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+        await self.send(text_data=_dumps(frame))
 
     async def _error(self, code: str, message: str, *, client_id=None, **details) -> None:
         frame = {"type": "error", "code": code, "message": message, **details}
@@ -388,29 +542,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
         after seq ``after`` (as ``message``), then the current state of every older message that
         changed after rev ``since`` (as ``update``; skipped when ``since`` is None).
 
-        Returns the room's position read first; anything newer arrives live.
+        Returns the room's position read first; anything newer arrives live. The position and
+        the first batches come in one unit of work (``room_catch_up``).
         """
-        position = await database_sync_to_async(selectors.room_position)(self.membership.pk)
-        cursor = after
-        while cursor < position.seq:
-            batch = await database_sync_to_async(selectors.room_backlog)(
-                self.membership.pk, after=cursor, up_to=position.seq
-            )
-            for payload in batch:
+        position, messages, changes = await _db(selectors.room_catch_up)(
+            self.membership.pk, after=after, since=since
+        )
+        while True:
+            for payload in messages:
                 await self._send_json(self._frame(payload))
-            if len(batch) < selectors.RESUME_BATCH_SIZE:
+            if len(messages) < selectors.RESUME_BATCH_SIZE:
                 break
-            cursor = batch[-1]["seq"]
-        cursor = position.rev if since is None else since
-        while cursor < position.rev:
-            batch = await database_sync_to_async(selectors.room_changes)(
-                self.membership.pk, since=cursor, up_to=position.rev, max_seq=after
+            messages = await _db(selectors.room_backlog)(
+                self.membership.pk, after=messages[-1]["seq"], up_to=position.seq
             )
-            for payload in batch:
+        while True:
+            for payload in changes:
                 await self._send_json(self._frame(payload, "update"))
-            if len(batch) < selectors.RESUME_BATCH_SIZE:
+            if len(changes) < selectors.RESUME_BATCH_SIZE:
                 break
-            cursor = batch[-1]["rev"]
+            changes = await _db(selectors.room_changes)(
+                self.membership.pk, since=changes[-1]["rev"], up_to=position.rev, max_seq=after
+            )
         return position
 
     def _frame(self, payload: dict, frame_type: str = "message") -> dict:
@@ -427,6 +580,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         position = await self._send_missed(after=self.delivered, since=self.delivered_rev)
         self.delivered = max(self.delivered, position.seq)
         self.delivered_rev = max(self.delivered_rev, position.rev)
+        # Whatever waited for its turn is either delivered now or still ahead: send the latter
+        # in order (they are newer than the position read).
+        for mark in self._ahead:
+            await self._flush_ahead(mark)
 
     def _may_see(self, payload: dict) -> bool:
         return datetime.fromisoformat(payload["created"]) >= self.membership.joined_at
@@ -443,26 +600,88 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Deliver a broadcast in order: new messages by ``seq``, changes by ``rev``.
 
         Already delivered (from the database or an earlier broadcast): dropped. Ahead of the
-        next expected number: what's missing is sent from the database first.
+        next expected number: it waits (``REORDER_WAIT_SECONDS``) for the missing ones to
+        arrive live, as they nearly always do, and then what's still missing is sent from the
+        database first.
         """
         if self.membership is None or self.closing:
             return
         async with self._lock:
             try:
-                if payload[number] <= getattr(self, mark):
+                n = payload[number]
+                if n <= getattr(self, mark):
                     return
-                if payload[number] > getattr(self, mark) + 1:
-                    await self._catch_up()
-                    if payload[number] <= getattr(self, mark):
-                        return
-                if self._may_see(payload):
-                    await self._send_json(self._frame(payload, frame_type))
-                setattr(self, mark, payload[number])
+                if n > getattr(self, mark) + 1:
+                    self._ahead[mark][n] = (payload, frame_type)
+                    if mark not in self._gap_timers:
+                        self._gap_timers[mark] = asyncio.get_running_loop().call_later(
+                            REORDER_WAIT_SECONDS, self._fill_gap_soon, mark
+                        )
+                    return
+                await self._deliver(payload, frame_type, number, mark)
+                await self._flush_ahead(mark)
             except DomainError:
                 await self._close(CLOSE_FORBIDDEN)
-            except Exception:
-                # The database hiccuped mid catch-up: the periodic check delivers it instead.
-                logger.warning("Chat delivery failed; the next check catches up.", exc_info=True)
+            except Exception as error:
+                self._delivery_failed(error)
+
+    def _delivery_failed(self, error: Exception) -> None:
+        if _gone(error):
+            self.closing = True  # nothing more to send it; its disconnect is on its way
+            return
+        # The database hiccuped mid catch-up: the periodic check delivers it instead.
+        logger.warning("Chat delivery failed; the next check catches up.", exc_info=True)
+
+    async def _deliver(self, payload: dict, frame_type: str, number: str, mark: str) -> None:
+        if self._may_see(payload):
+            await self._send_json(self._frame(payload, frame_type))
+        setattr(self, mark, payload[number])
+
+    async def _flush_ahead(self, mark: str) -> None:
+        """Send what waited and is now next in line; forget what was delivered meanwhile.
+        Precondition: holding ``self._lock``."""
+        ahead = self._ahead[mark]
+        number = "seq" if mark == "delivered" else "rev"
+        for n in sorted(ahead):
+            if n <= getattr(self, mark):
+                del ahead[n]
+            elif n == getattr(self, mark) + 1:
+                payload, frame_type = ahead.pop(n)
+                await self._deliver(payload, frame_type, number, mark)
+            else:
+                break
+        if not ahead and mark in self._gap_timers:
+            self._gap_timers.pop(mark).cancel()
+
+    def _settle_owed(self) -> None:
+        self._gap_timers.pop("owed", None)
+        if not self.closing:
+            asyncio.get_running_loop().create_task(self._fill_gap(owed=True))
+
+    def _fill_gap_soon(self, mark: str) -> None:
+        self._gap_timers.pop(mark, None)
+        if self._ahead[mark] and not self.closing:
+            asyncio.get_running_loop().create_task(self._fill_gap())
+
+    async def _fill_gap(self, *, owed: bool = False) -> None:
+        """The missing numbers did not arrive live in time: read them from the database.
+
+        ``owed``: the periodic check saw newer numbers in the database than this socket had
+        delivered; nothing is read if they have arrived live meanwhile."""
+        async with self._lock:
+            if self.closing:
+                return
+            if owed:
+                seq, rev = self._owed
+                self._owed = (0, 0)
+                if seq <= self.delivered and rev <= self.delivered_rev:
+                    return
+            try:
+                await self._catch_up()
+            except DomainError:
+                await self._close(CLOSE_FORBIDDEN)
+            except Exception as error:
+                self._delivery_failed(error)
 
     async def chat_presence(self, event):
         if self.membership is None or self.closing:
@@ -506,9 +725,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.membership is None or self.closing:
             return
         try:
-            muted, blocked_by = await database_sync_to_async(selectors.mutes_and_blockers)(
-                self.user.pk
-            )
+            muted, blocked_by = await _db(selectors.mutes_and_blockers)(self.user.pk)
         except Exception:
             logger.warning("Could not re-read mutes; the next check does.", exc_info=True)
             return
@@ -533,7 +750,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.membership is None or self.closing:
             return
         try:
-            soften = await database_sync_to_async(selectors.content_boundaries)(self.user)
+            soften = await _db(selectors.content_boundaries)(self.user)
         except Exception:
             logger.warning("Could not re-read boundaries; the next check does.", exc_info=True)
             return
@@ -565,9 +782,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- Periodic re-authorisation and catch-up ----------------------------------------------
 
     async def _recheck(self) -> bool:
-        check = await database_sync_to_async(selectors.check_room_access)(
+        check = await _db(selectors.check_room_access)(
             self.membership.pk, session_key=self.session_key
         )
+        return await self._apply_check(check)
+
+    async def _on_check(self, check: selectors.RoomCheck) -> None:
+        """This socket's answer from the process's periodic check (``RoomWatch``)."""
+        if self.closing:
+            return
+        try:
+            async with self._lock:
+                if not self.closing:
+                    await self._apply_check(check)
+        except DomainError:
+            await self._close(CLOSE_FORBIDDEN)
+        except Exception:
+            # The database or Redis hiccuped; the next tick tries again.
+            logger.warning("Chat socket check failed; retrying.", exc_info=True)
+
+    async def _apply_check(self, check: selectors.RoomCheck) -> bool:
+        """Close the socket, or adopt what changed and catch up. Precondition: holding
+        ``self._lock``."""
         if not check.active:
             await self._close(CLOSE_FORBIDDEN)
             return False
@@ -587,35 +823,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 self.membership, connection_id=self.channel_name, announce=True, away=self.away
             )
         if check.latest_seq > self.delivered or check.latest_rev > self.delivered_rev:
-            await self._catch_up()
+            # Usually the broadcast is on its way (committed just before the check read the
+            # room, not yet arrived): give it a moment, then read whatever is still missing.
+            self._owed = (
+                max(self._owed[0], check.latest_seq),
+                max(self._owed[1], check.latest_rev),
+            )
+            if "owed" not in self._gap_timers:
+                self._gap_timers["owed"] = asyncio.get_running_loop().call_later(
+                    CATCH_UP_GRACE_SECONDS, self._settle_owed
+                )
         if (check.round_id, check.round_version) > self.round_mark:
             # A round broadcast this socket missed (Redis down, say): send it from the database.
             self.round_mark = (check.round_id, check.round_version)
             await self._send_round()
         return True
-
-    async def _tick_loop(self) -> None:
-        ticks = 0
-        while not self.closing:
-            await asyncio.sleep(TICK_SECONDS)
-            ticks += 1
-            try:
-                async with self._lock:
-                    if self.closing or not await self._recheck():
-                        return
-                if ticks % REFRESH_EVERY_TICKS == 0:
-                    await self._join_channel_groups()
-                    await sync_to_async(services.refresh_presence, thread_sensitive=False)(
-                        self.membership,
-                        connection_id=self.channel_name,
-                        announce=False,
-                        away=self.away,
-                    )
-            except asyncio.CancelledError:
-                raise
-            except DomainError:
-                await self._close(CLOSE_FORBIDDEN)
-                return
-            except Exception:
-                # The database or Redis hiccuped; try again next tick rather than drop the socket.
-                logger.warning("Chat socket check failed; retrying.", exc_info=True)

@@ -40,9 +40,19 @@ class UvicornServer:
     """One uvicorn process serving community.asgi on 127.0.0.1:port."""
 
     def __init__(
-        self, *, port: int | None = None, env: dict | None = None, log: Path | None = None
+        self,
+        *,
+        port: int | None = None,
+        env: dict | None = None,
+        log: Path | None = None,
+        workers: int = 1,
+        log_level: str = "warning",
+        extra_args: tuple | list = (),
     ):
         self.port = port or free_port()
+        self.log_level = log_level  # uvicorn's --log-level (the Procfile's is warning)
+        self.extra_args = list(extra_args)  # more of uvicorn's options, e.g. --proxy-headers
+        self.workers = workers  # more than one: uvicorn's supervisor, as the Procfile runs it
         self.env = {**os.environ, "DATABASE_URL": test_database_url(), **(env or {})}
         self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # servers keep Django's async safety
         self.log = log
@@ -56,7 +66,8 @@ class UvicornServer:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 -- closed with the process
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "community.asgi:application",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", self.log_level,
+             *(["--workers", str(self.workers)] if self.workers > 1 else []), *self.extra_args],
             cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + 30
@@ -73,6 +84,21 @@ class UvicornServer:
                 self.stop()
                 raise RuntimeError("uvicorn did not answer within 30 s")
             time.sleep(0.1)
+
+    def worker_pids(self) -> list[int]:
+        """With ``workers`` > 1: the supervisor's worker processes now running (multiprocessing
+        spawns each through ``spawn_main``), from /proc."""
+        pids = []
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                command = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue  # not a process, or it ended while we looked
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[1]) == self.process.pid and fields[0] != "Z" and b"spawn_main" in command:
+                pids.append(int(entry))
+        return sorted(pids)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -406,17 +406,24 @@ def _sessions(user: User) -> list[dict]:
     from allauth.usersessions.models import UserSession
 
     from community.data_selectors.sessions import describe_user_agent
+    from community.services.retention import PURGED_IP
 
     rows = UserSession.objects.filter(user=user).order_by("created_at")
     return [
         {
             "device": describe_user_agent(s.user_agent),
-            "ip_address": s.ip,
+            "ip_address": None if s.ip == PURGED_IP else s.ip,  # purged after the period
             "signed_in": _iso(s.created_at),
             "last_active": _iso(s.last_seen_at),
         }
         for s in rows
     ]
+
+
+def _practice_space(user: User) -> list[dict]:
+    from companion.selectors import practice_export
+
+    return practice_export(user)
 
 
 @dataclass(frozen=True)
@@ -457,6 +464,7 @@ EXPORT_SECTIONS: tuple[ExportSection, ...] = (
         "mutes_and_blocks", gettext_lazy("People you muted or blocked"), _mutes_and_blocks
     ),
     ExportSection("sessions", gettext_lazy("Your signed-in sessions"), _sessions),
+    ExportSection("practice_space", gettext_lazy("Your practice space"), _practice_space),
 )
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.utils.translation import gettext as _
 
 from community.models import User
+from community.services.retention import PURGED_IP
 
 __all__ = ["SessionView", "describe_user_agent", "my_sessions"]
 
@@ -47,8 +48,8 @@ def describe_user_agent(user_agent: str) -> str:
 
 def _short_ip(ip: str | None) -> str:
     """The first half of an address ("203.0.113.x", "2001:db8:…"): enough to recognise a
-    place, not to pin one down."""
-    if not ip:
+    place, not to pin one down. Nothing for an address purged after the retention period."""
+    if not ip or ip == PURGED_IP:
         return ""
     if ":" in ip:
         return ":".join(ip.split(":")[:2]) + ":…"

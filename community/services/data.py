@@ -56,7 +56,7 @@ from community.models import (
     NotificationPreference,
     User,
 )
-from community.realtime import SESSION_ENDED, send_event_on_commit, user_channel_group
+from community.services.sessions import end_every_session
 
 __all__ = [
     "EXPORT_DAYS",
@@ -289,6 +289,14 @@ def _end_connections(user: User) -> None:
         end_safe_connection_with(user, other=other, actor=user)
 
 
+def _erase_practice_space(user: User) -> None:
+    """The practice space goes whatever the member chose for group messages: nobody else ever
+    read it, and the companion's replies quote the member (companion.services.spaces)."""
+    from companion.services import erase_practice_space_for_account
+
+    erase_practice_space_for_account(user)
+
+
 def _leave_groups(user: User, *, keep_messages: bool) -> list[int]:
     """Settle messages and leave, group by group in id order (one room lock at a time, always
     in the same order, as every writer takes them). Returns the ids of messages kept for
@@ -372,12 +380,10 @@ def _forget_elsewhere(user: User) -> None:
     )
 
 
-def _delete_personal_rows(user: User) -> list[str]:
-    """Everything personal that moderation never needs. Returns the session keys that ended."""
+def _delete_personal_rows(user: User) -> None:
+    """Everything personal that moderation never needs, and every session of the account."""
     from allauth.account.models import EmailAddress
     from allauth.mfa.models import Authenticator
-    from allauth.usersessions.adapter import get_adapter as sessions_adapter
-    from allauth.usersessions.models import UserSession
     from django.contrib.admin.models import LogEntry
     from django.contrib.contenttypes.models import ContentType
 
@@ -429,9 +435,7 @@ def _delete_personal_rows(user: User) -> list[str]:
     ).delete()
     user.groups.clear()
     user.user_permissions.clear()
-    sessions = list(UserSession.objects.filter(user=user))
-    sessions_adapter().end_sessions(sessions)  # each one's sockets close after commit
-    return [s.session_key for s in sessions]
+    end_every_session(user, reason="erased")  # each socket closes after commit
 
 
 def _scrub(user: User) -> None:
@@ -491,9 +495,9 @@ def erase_account(user: User, *, password, keep_messages: bool) -> bool:
             )
         _release_claims(user)
         _end_connections(user)
+        _erase_practice_space(user)
         kept = _leave_groups(user, keep_messages=keep_messages)
         _delete_personal_rows(user)
-        send_event_on_commit(user_channel_group(user_id), {"type": SESSION_ENDED})
         if _open_items(user, kept).exists():
             AccountErasure.objects.create(user=user, kept_message_ids=kept)
             _scrub(user)

@@ -5,7 +5,8 @@ hear about it (``community.realtime``) and, when the member wants email for that
 not their quiet hours, a Celery task sends it. Emails held back by quiet hours wait in the row
 (``email_pending``, ``email_after``) for the every-minute sweep. Sending is claimed by one
 conditional update, so the email goes at most once however often the task runs; a failed send
-rolls the claim back and the task retries.
+rolls the claim back and the task retries, and once its retries are spent the failure is
+recorded on the row for the admin (``record_email_failure``).
 
 Nothing here logs an email address, a title or a body: ids and outcomes only.
 """
@@ -47,6 +48,8 @@ __all__ = [
     "mark_notification_read",
     "notify",
     "read_unsubscribe_token",
+    "record_email_failure",
+    "retry_failed_emails",
     "send_notification_email",
     "unsubscribe_by_token",
     "unsubscribe_token",
@@ -61,7 +64,8 @@ NOTIFICATION_READ = "notification.read"
 UNSUBSCRIBE_SALT = "community.notifications.unsubscribe"
 UNSUBSCRIBE_MAX_AGE = timedelta(days=60)
 # The sweep leaves an email that was due less than this long ago to the task enqueued for it
-# at commit; older ones (the task was lost, or gave up retrying) are enqueued again.
+# at commit; older ones still pending (the task was lost, say to a broker outage) are enqueued
+# again. One whose task gave up retrying is no longer pending (``record_email_failure``).
 SWEEP_GRACE = timedelta(minutes=5)
 # An email that could not go for this long after it was due is not sent any more.
 EMAIL_STALE_AFTER = timedelta(days=2)
@@ -110,6 +114,16 @@ def notify(
         if dedupe_key:
             existing = Notification.objects.filter(user=user, dedupe_key=dedupe_key).first()
             if existing is not None:
+                # A repeat (a task run again after its worker died) finishes what the first
+                # call may not have: a process killed after its commit never queued the email.
+                # Queuing it twice is harmless: one send claims the row.
+                if (
+                    existing.email_pending
+                    and existing.emailed_at is None
+                    and existing.email_after is not None
+                    and existing.email_after <= timezone.now()
+                ):
+                    transaction.on_commit(lambda: _enqueue_email(existing.pk))
                 return existing
         prefs = NotificationPreference.for_member(user)
         in_app = prefs.wants(kind, IN_APP)
@@ -346,9 +360,53 @@ def send_notification_email(notification_id: int, *, now: datetime | None = None
     return True
 
 
+def record_email_failure(
+    notification_id: int, *, error: str, attempts: int, now: datetime | None = None
+) -> bool:
+    """Sending this notification's email gave up (every try failed): stop it being pending and
+    mark it failed, for the admin's "email failed" list. True if this call marked it.
+
+    ``error`` is the kind of error (its class and errno names), never its text: an SMTP reply
+    can quote the address. A send that went out meanwhile, or a failure already recorded, is left alone.
+    """
+    marked = Notification.objects.filter(
+        pk=notification_id, emailed_at__isnull=True, email_failed_at__isnull=True
+    ).update(email_pending=False, email_failed_at=now or timezone.now(), email_error=error[:100])
+    if marked:
+        logger.error(
+            "Email for notification %s failed %d times (%s); gave up. Listed in the admin under "
+            "notifications, email failed.",
+            notification_id,
+            attempts,
+            error,
+        )
+    return bool(marked)
+
+
+def retry_failed_emails(notification_ids, *, actor: User) -> int:
+    """Send failed emails again (the admin's action, once the mail server is back): each is
+    pending again, from now, and queued. Returns how many. Precondition: ``actor`` is staff."""
+    if not actor.is_staff:
+        raise PermissionDenied(_("Only staff can send failed emails again."))
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Notification.objects.filter(
+                pk__in=list(notification_ids), email_failed_at__isnull=False, emailed_at=None
+            ).values_list("pk", flat=True)
+        )
+        Notification.objects.filter(pk__in=ids).update(
+            email_pending=True, email_failed_at=None, email_error="", email_after=now
+        )
+        for notification_id in ids:
+            transaction.on_commit(lambda pk=notification_id: _enqueue_email(pk))
+    logger.info("Staff %s queued %d failed email(s) again.", actor.pk, len(ids))
+    return len(ids)
+
+
 def due_email_ids(*, now: datetime | None = None, limit: int = 500) -> list[int]:
     """Pending emails that may go now: held back by quiet hours that have ended, or whose
-    own task has not sent them within ``SWEEP_GRACE`` (lost or out of retries)."""
+    own task has not sent them within ``SWEEP_GRACE`` (lost). One given up is not pending."""
     now = now or timezone.now()
     return list(
         Notification.objects.filter(

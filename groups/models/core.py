@@ -46,10 +46,13 @@ class JoinPolicy(models.TextChoices):
 class GroupKind(models.TextChoices):
     """A circle is a support group. A pair is the private 1:1 room of two safe persons
     (``SafeConnection``): it reuses the room, its protocol and moderation, and is never listed,
-    joined or scheduled like a circle."""
+    joined or scheduled like a circle. A practice room is one member's private space with the
+    practice companion (``companion.PracticeSpace``): the member is its only member, and the
+    companion's replies are messages of kind ``companion`` with no author."""
 
     CIRCLE = "circle", _("Circle")
     PAIR = "pair", _("Safe-person pair")
+    PRACTICE = "practice", _("Practice space")
 
 
 class Group(models.Model):
@@ -428,6 +431,8 @@ class MessageKind(models.TextChoices):
     TEXT = "text", _("Message")
     WAVE = "wave", _("Wave")
     CHECK_IN = "checkin", _("Check-in")
+    # The practice companion's reply in a practice room (``companion``): no author, a program.
+    COMPANION = "companion", _("Companion reply")
 
 
 class ReactionKind(models.TextChoices):

@@ -8,19 +8,22 @@ Deleted and hidden messages keep their ``seq`` (no gaps) but are shown without t
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 
 from community.errors import PermissionDenied
-from community.selectors import mutes_and_blockers
+from community.selectors import mutes_and_blockers_of
 from groups.models import (
     CheckIn,
     Feeling,
@@ -47,6 +50,7 @@ __all__ = [
     "access_room",
     "access_room_membership",
     "check_room_access",
+    "check_room_accesses",
     "frame_for_viewer",
     "latest_position",
     "latest_seq",
@@ -54,6 +58,7 @@ __all__ = [
     "messages_after",
     "messages_before",
     "room_backlog",
+    "room_catch_up",
     "room_changes",
     "room_position",
     "unread_counts",
@@ -67,15 +72,18 @@ def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def message_payloads(messages: list[Message]) -> list[dict]:
+def message_payloads(messages: list[Message], *, new: bool = False) -> list[dict]:
     """Broadcast-ready dicts for ``messages`` (authors selected), with their reactions.
 
     ``author_id`` and ``reactors`` are for the consumer only: ``frame_for_viewer`` turns them
     into ``own`` and ``my_reactions`` for each reader and never passes ids on.
+
+    ``new``: the messages were stored in the caller's transaction, under the room's lock, so
+    nobody can have reacted to them yet (saves the reactions query on every send).
     """
     reactors: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     visible_ids = [m.pk for m in messages if m.is_visible]
-    if visible_ids:
+    if visible_ids and not new:
         rows = MessageReaction.objects.filter(message_id__in=visible_ids).order_by("created_at")
         for message_id, reaction, user_id in rows.values_list("message_id", "reaction", "user_id"):
             reactors[message_id][reaction].append(user_id)
@@ -108,6 +116,13 @@ def _check_in_cards(messages: list[Message]) -> dict[int, dict]:
     }
 
 
+def _author_name(message: Message) -> str:
+    if message.kind == MessageKind.COMPANION:  # a practice room's companion: a program
+        return _("Companion (a program)")
+    # No author: its author erased their account (the words stay if they chose so).
+    return message.author.display_name if message.author else _("Former member")
+
+
 def _payload(message: Message, reactors: dict[str, list[int]]) -> dict:
     visible = message.is_visible
     held = visible and message.held_at is not None
@@ -116,8 +131,7 @@ def _payload(message: Message, reactors: dict[str, list[int]]) -> dict:
         "client_id": str(message.client_id),
         "kind": message.kind,
         "author_id": message.author_id,
-        # No author: its author erased their account (the words stay if they chose so).
-        "author": {"name": message.author.display_name if message.author else _("Former member")},
+        "author": {"name": _author_name(message)},
         "body": message.body if visible else "",
         "content_warning": message.content_warning if visible else "",
         "topics": list(message.topics) if visible else [],
@@ -214,9 +228,16 @@ def access_room_membership(membership_id: int) -> Membership:
 
 def access_room(slug: str, user) -> Membership:
     """The caller's active membership of the room's group, with group and user loaded, or a
-    kind refusal (NotFound, PermissionDenied ``not_member``)."""
-    _group, membership = access_group_as_member(slug, user)
-    return access_room_membership(membership.pk)
+    kind refusal (NotFound, PermissionDenied ``not_member``).
+
+    ``user`` is the caller as just loaded (the socket's handshake), so its own ``is_active``
+    is current: no third query re-reads membership, group and user together.
+    """
+    group, membership = access_group_as_member(slug, user)
+    if not user.is_active:
+        raise PermissionDenied(_("This space is for the group's members."), code="not_member")
+    membership.group, membership.user = group, user
+    return membership
 
 
 def _visible_to(membership: Membership):
@@ -281,8 +302,34 @@ def room_changes(
     rev returned.
     """
     membership = access_room_membership(membership_id)
+    return _changes_after(membership, since=since, up_to=up_to, max_seq=max_seq, limit=limit)
+
+
+def _changes_after(membership, *, since: int, up_to: int, max_seq: int, limit: int) -> list[dict]:
     query = _visible_to(membership).filter(rev__gt=max(since, 0), rev__lte=up_to, seq__lte=max_seq)
     return message_payloads(list(query.order_by("rev")[:limit]))
+
+
+def room_catch_up(
+    membership_id: int, *, after: int, since: int | None, limit: int = RESUME_BATCH_SIZE
+) -> tuple[RoomPosition, list[dict], list[dict]]:
+    """A socket's catch-up in one unit of work: authorise its membership once, read the room's
+    position, then the first batch of messages after seq ``after`` (``room_backlog``) and, unless
+    ``since`` is None, the first batch of older messages changed after rev ``since``
+    (``room_changes``). Page on with those two when a batch comes back full."""
+    membership = access_room_membership(membership_id)
+    position = _position(membership.group_id)
+    messages = (
+        messages_after(membership, after=after, up_to=position.seq, limit=limit)
+        if after < position.seq
+        else []
+    )
+    changes = (
+        _changes_after(membership, since=since, up_to=position.rev, max_seq=after, limit=limit)
+        if since is not None and since < position.rev
+        else []
+    )
+    return position, messages, changes
 
 
 def messages_before(
@@ -334,81 +381,134 @@ class RoomCheck:
         return self.active and self.session_ok
 
 
-def _session_signs_in(session_key: str | None, user) -> bool:
-    """Does this session still sign ``user`` in? Not after logout, expiry, deletion, or a
-    password change elsewhere (the checks Django makes on every request)."""
-    if not session_key:
-        return False
-    # load() reads without creating or flushing anything; {} when missing or expired.
-    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
-    if str(data.get(SESSION_KEY)) != str(user.pk):
+def _session_store():
+    return import_module(settings.SESSION_ENGINE).SessionStore
+
+
+def _session_data(session_keys) -> dict[str, dict]:
+    """Session key -> its data, for the live (unexpired) sessions among ``session_keys``: one
+    query with the database backend, one load per key with any other."""
+    store = _session_store()
+    keys = [k for k in set(session_keys) if k]
+    if not issubclass(store, DatabaseSessionStore):
+        return {k: data for k in keys if (data := store(k).load())}
+    rows = store.get_model_class().objects.filter(
+        session_key__in=keys, expire_date__gt=timezone.now()
+    )
+    return {
+        key: _decoded(store, data, _secrets())
+        for key, data in rows.values_list("session_key", "session_data")
+    }
+
+
+def _secrets() -> tuple:
+    return (settings.SECRET_KEY, tuple(getattr(settings, "SECRET_KEY_FALLBACKS", ())))
+
+
+@functools.lru_cache(maxsize=20_000)
+def _decoded(store, session_data: str, secrets: tuple) -> dict:
+    """A session's stored data, decoded (signature checked, unpacked) once per distinct value
+    and signing keys: the periodic check reads every open socket's session every few seconds,
+    and decoding them all anew was most of an idle server's CPU. Callers only read it."""
+    return store().decode(session_data)
+
+
+@functools.lru_cache(maxsize=20_000)
+def _auth_hashes(user_class, password: str, secrets: tuple) -> tuple[str, ...]:
+    """The session hashes that sign in a user with this password hash (current key, then the
+    fallbacks), exactly as Django computes them; the same for the same password and keys."""
+    user = user_class(password=password)
+    return (user.get_session_auth_hash(), *user.get_session_auth_fallback_hash())
+
+
+def _signs_in(data: dict | None, user) -> bool:
+    """Does this session's data still sign ``user`` in? Not after logout, expiry, deletion, or
+    a password change elsewhere (the checks Django makes on every request)."""
+    if not data or str(data.get(SESSION_KEY)) != str(user.pk):
         return False
     session_hash = data.get(HASH_SESSION_KEY) or ""
-    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    hashes = _auth_hashes(type(user), user.password, _secrets())
     return any(constant_time_compare(session_hash, h) for h in hashes)
+
+
+def _latest(model, field: str, order: str):
+    """The newest ``field`` of ``model`` rows of the outer group (0 when none), through the
+    (group, …) index rather than an aggregate over the whole room."""
+    return Coalesce(
+        Subquery(
+            model.objects.filter(group_id=OuterRef("pk")).order_by(f"-{order}").values(field)[:1]
+        ),
+        0,
+    )
 
 
 def check_room_access(membership_id: int, *, session_key: str | None) -> RoomCheck:
     """May this socket stay in the room? Active membership of an active user, live session.
 
     Also returns the room's latest ``seq`` and ``rev`` so the socket can catch up on broadcasts
-    it missed, and the member's mutes and blockers (one more small query).
+    it missed, and the member's mutes and blockers.
     """
+    return check_room_accesses([(membership_id, session_key)])[(membership_id, session_key)]
 
-    def latest(field: str):
-        return Coalesce(
-            Subquery(
-                Message.objects.filter(group_id=OuterRef("group_id"))
-                .order_by(f"-{field}")
-                .values(field)[:1]
-            ),
-            0,
-        )
 
-    def latest_round(field: str):
-        return Coalesce(
-            Subquery(
-                Round.objects.filter(group_id=OuterRef("group_id"))
-                .order_by("-pk")
-                .values(field)[:1]
-            ),
-            0,
-        )
+def check_room_accesses(sockets) -> dict[tuple[int, str | None], RoomCheck]:
+    """``check_room_access`` for many sockets at once: (membership id, session key) -> check.
 
-    membership = (
-        Membership.objects.filter(
-            pk=membership_id, status=MembershipStatus.ACTIVE, user__is_active=True
+    A server process re-checks all its room sockets together on each periodic tick, in a fixed
+    number of queries (memberships, rooms, sessions, mutes) however many sockets it holds.
+    """
+    sockets = list(dict.fromkeys(sockets))
+    memberships = {
+        m.pk: m
+        for m in Membership.objects.filter(
+            pk__in={mid for mid, _key in sockets},
+            status=MembershipStatus.ACTIVE,
+            user__is_active=True,
         )
         .select_related("user")
         .annotate(
-            latest_seq=latest("seq"),
-            latest_rev=latest("rev"),
-            round_id=latest_round("pk"),
-            round_version=latest_round("version"),
             soften_topics=Subquery(
                 RoomPreference.objects.filter(user_id=OuterRef("user_id"))
                 .order_by()
                 .values("soften_topics")[:1]
-            ),
+            )
         )
-        .first()
-    )
-    if membership is None:
-        return RoomCheck(active=False, session_ok=True)
-    muted, blocked_by = mutes_and_blockers(membership.user_id)
-    return RoomCheck(
-        active=True,
-        session_ok=_session_signs_in(session_key, membership.user),
-        latest_seq=membership.latest_seq,
-        latest_rev=membership.latest_rev,
-        listening=membership.listening,
-        hide_presence=membership.hide_presence,
-        round_id=membership.round_id,
-        round_version=membership.round_version,
-        soften_topics=known_topics(membership.soften_topics),
-        muted_ids=muted,
-        blocked_by_ids=blocked_by,
-    )
+    }
+    rooms = {
+        g["pk"]: g
+        for g in Group.objects.filter(pk__in={m.group_id for m in memberships.values()})
+        .annotate(
+            latest_seq=_latest(Message, "seq", "seq"),
+            latest_rev=_latest(Message, "rev", "rev"),
+            round_id=_latest(Round, "pk", "pk"),
+            round_version=_latest(Round, "version", "pk"),
+        )
+        .values("pk", "latest_seq", "latest_rev", "round_id", "round_version")
+    }
+    sessions = _session_data(key for mid, key in sockets if mid in memberships)
+    people = mutes_and_blockers_of({m.user_id for m in memberships.values()})
+    checks = {}
+    for mid, key in sockets:
+        membership = memberships.get(mid)
+        if membership is None:
+            checks[(mid, key)] = RoomCheck(active=False, session_ok=True)
+            continue
+        room = rooms[membership.group_id]
+        muted, blocked_by = people[membership.user_id]
+        checks[(mid, key)] = RoomCheck(
+            active=True,
+            session_ok=_signs_in(sessions.get(key), membership.user),
+            latest_seq=room["latest_seq"],
+            latest_rev=room["latest_rev"],
+            listening=membership.listening,
+            hide_presence=membership.hide_presence,
+            round_id=room["round_id"],
+            round_version=room["round_version"],
+            soften_topics=known_topics(membership.soften_topics),
+            muted_ids=muted,
+            blocked_by_ids=blocked_by,
+        )
+    return checks
 
 
 def unread_counts(user) -> dict[int, int]:

@@ -34,6 +34,7 @@ __all__ = [
     "facilitated_groups",
     "get_group",
     "group_page_state",
+    "in_practice_room",
     "invite_for_token",
     "may_create_groups",
     "membership_for",
@@ -44,14 +45,24 @@ __all__ = [
 
 
 def get_group(slug: str, *, include_pairs: bool = False) -> Group:
-    """The circle at ``slug``. A safe-person pair room is only found with ``include_pairs``
-    (the room itself and moderation): group pages, joining, meetings and check-ins are for
-    circles, and a pair's address must not lead anywhere else."""
-    kinds = [GroupKind.CIRCLE, GroupKind.PAIR] if include_pairs else [GroupKind.CIRCLE]
+    """The circle at ``slug``. A private room (a safe-person pair's, or a member's practice
+    space) is only found with ``include_pairs`` (the room itself and moderation): group pages,
+    joining, meetings and check-ins are for circles, and a private room's address must not
+    lead anywhere else."""
+    private = [GroupKind.PAIR, GroupKind.PRACTICE]
+    kinds = [GroupKind.CIRCLE, *private] if include_pairs else [GroupKind.CIRCLE]
     group = Group.objects.filter(slug=slug, kind__in=kinds).first()
     if group is None:
         raise NotFound(_("We couldn't find that group."), code="group_not_found")
     return group
+
+
+def in_practice_room(message) -> bool:
+    """Is ``message`` in a member's practice space (a room of kind ``practice``, whose words
+    nobody else reads)? Free when the message carries its group, as ``post_message``'s does."""
+    if type(message).group.is_cached(message):
+        return message.group.kind == GroupKind.PRACTICE
+    return Group.objects.filter(pk=message.group_id, kind=GroupKind.PRACTICE).exists()
 
 
 def membership_for(group: Group, user) -> Membership | None:
@@ -130,7 +141,8 @@ def access_group_as_member(slug: str, user) -> tuple[Group, Membership]:
 
     Site moderators who are not members are refused here too: reading a group's room is for
     its members; moderators see content through the moderation queue. Pair rooms (safe
-    persons) are found here too: their two people are its members.
+    persons) are found here too: their two people are its members; and practice rooms, whose
+    one member is the member who practises there.
     """
     group = get_group(slug, include_pairs=True)
     membership = active_membership(group, user)

@@ -25,6 +25,7 @@ __all__ = [
     "leave_room",
     "presence_snapshot",
     "refresh_presence",
+    "refresh_presences",
     "set_away",
     "set_presence_hidden",
 ]
@@ -108,18 +109,25 @@ def present_user_ids(group_id: int) -> set[int]:
 
 
 def _write_presence(membership: Membership, connection_id: str, *, away: bool = False) -> None:
-    entry = {
-        "u": membership.user_id,
-        "n": membership.user.display_name,
-        "l": membership.listening,
-        "h": membership.hide_presence,
-        "a": away,
-        "t": time.time(),
-    }
-    key = _presence_key(membership.group_id)
-    pipe = _redis().pipeline()
-    pipe.hset(key, connection_id, json.dumps(entry))
-    pipe.expire(key, PRESENCE_KEY_TTL_SECONDS)
+    _write_presences([(membership, connection_id, away)])
+
+
+def _write_presences(sockets) -> None:
+    """One Redis round trip for any number of ``(membership, connection id, away)``."""
+    now = time.time()
+    pipe = _redis().pipeline(transaction=False)
+    for membership, connection_id, away in sockets:
+        entry = {
+            "u": membership.user_id,
+            "n": membership.user.display_name,
+            "l": membership.listening,
+            "h": membership.hide_presence,
+            "a": away,
+            "t": now,
+        }
+        key = _presence_key(membership.group_id)
+        pipe.hset(key, connection_id, json.dumps(entry))
+        pipe.expire(key, PRESENCE_KEY_TTL_SECONDS)
     pipe.execute()
 
 
@@ -151,6 +159,16 @@ def refresh_presence(
             _announce_presence(membership.group_id)
     except (redis.RedisError, OSError):
         logger.warning("Presence unavailable for group %s.", membership.group_id)
+
+
+def refresh_presences(sockets) -> None:
+    """Keep many sockets' presence fresh at once, without announcing: ``(membership,
+    connection id, away)`` each (a server process's periodic refresh of all its room sockets).
+    Best effort, like all presence."""
+    try:
+        _write_presences(sockets)
+    except (redis.RedisError, OSError):
+        logger.warning("Presence unavailable for %s sockets.", len(sockets))
 
 
 def set_away(membership: Membership, *, connection_id: str, away: bool) -> None:

@@ -95,15 +95,19 @@ def room(request, slug):
         return render(request, "groups/room/refusal.html", {"message": refusal.message}, status=403)
     if membership.group.kind == GroupKind.PAIR:  # a safe-person room has its own page
         return redirect("groups:safe_person_room", slug=slug)
+    if membership.group.kind == GroupKind.PRACTICE:  # so has a practice space (companion)
+        return redirect("companion:practice")
     return render(request, "groups/room.html", room_context(request, membership))
 
 
 def room_context(request, membership) -> dict:
     """What ``groups/room.html`` needs for ``membership``'s room (a circle's, or a pair's with
-    ``groups.views.connections`` adding its own). Precondition: the membership was authorised
-    for this request (``selectors.access_room`` or ``access_pair_room``)."""
+    ``groups.views.connections`` adding its own, or a practice space's with ``companion.views``
+    adding its own). Precondition: the membership was authorised for this request
+    (``selectors.access_room``, ``access_pair_room`` or the practice page's own check)."""
     group = membership.group
     is_pair = group.kind == GroupKind.PAIR
+    is_circle = group.kind == GroupKind.CIRCLE
     # Read the room's position first: everything up to it is committed, so the page plus a
     # resume from it (after = max(seq, newest shown), since = rev) misses no message or change.
     position = selectors.latest_position(group)
@@ -133,7 +137,9 @@ def room_context(request, membership) -> dict:
         "refusal": services.posting_refusal(membership),
         # A pair room has no check-ins to a group and no rounds: those are circle things.
         "is_pair": is_pair,
-        **({} if is_pair else checkins.room_context(request, membership)),
+        "is_circle": is_circle,
+        "is_practice": group.kind == GroupKind.PRACTICE,
+        **(checkins.room_context(request, membership) if is_circle else {}),
     }
 
 

@@ -21,12 +21,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from community.errors import DomainError, PermissionDenied
-from community.realtime import (
-    MEMBERSHIP_CHANGED,
-    SESSION_ENDED,
-    send_event_on_commit,
-    user_channel_group,
-)
+from community.realtime import MEMBERSHIP_CHANGED, send_event_on_commit, user_channel_group
+from community.services.sessions import end_every_session
 from moderation.models import (
     APPEAL_MAX_CHARS,
     ActionKind,
@@ -445,9 +441,9 @@ def remove_member(item: QueueItem, *, actor, reason: str) -> ModerationAction:
 
 @transaction.atomic
 def ban_member(item: QueueItem, *, actor, reason: str) -> ModerationAction:
-    """Site moderators only: the account is deactivated (no sign-in) and every open socket of
-    the member closes at once (``session.ended`` to their user channel group; the sockets'
-    2 s check would also catch the inactive account)."""
+    """Site moderators only: the account is deactivated (no sign-in), every session it has ends
+    and every open socket of the member closes once this commits
+    (``community.services.sessions.end_every_session``)."""
     if not actor.is_staff:
         raise PermissionDenied(
             "Only site moderators can ban someone from the site.", code="not_staff"
@@ -458,7 +454,7 @@ def ban_member(item: QueueItem, *, actor, reason: str) -> ModerationAction:
     if User.objects.filter(pk=member_id, is_staff=True).exists():
         raise DomainError("A site moderator can't be banned here.", code="cannot_ban_staff")
     User.objects.filter(pk=member_id).update(is_active=False)
-    send_event_on_commit(user_channel_group(member_id), {"type": SESSION_ENDED})
+    end_every_session(User(pk=member_id), reason="banned")
     action = _record(ActionKind.BAN, item, actor=actor, reason=reason, member_id=member_id)
     _close(item, actor=actor, resolution=ActionKind.BAN)
     _settle_reports(item, outcome=ReportOutcome.ACTION_TAKEN, message=item.message)

@@ -81,6 +81,10 @@ def report_message(
     if not (reporter and reporter.is_authenticated and reporter.is_active):
         raise PermissionDenied("Please sign in to report a message.", code="not_signed_in")
     membership = _reporter_membership(message.group, reporter)
+    if message.group.kind == "practice":
+        # A practice space has nobody else's words to report, and moderators read it only
+        # when its member asks for help (docs/companion.md).
+        raise NotFound("We couldn't find that message.", code="message_not_found")
     if (
         message.created_at < membership.joined_at
         or message.deleted_at is not None

@@ -57,7 +57,14 @@ class ScreenOutcome(enum.StrEnum):
     CRISIS = "crisis"
 
 
-def support_text() -> str:
+def support_text(*, practice: bool = False) -> str:
+    if practice:
+        # Moderators never enter a practice space, so they don't promise to come "here".
+        return _(
+            "Thank you for telling us. You matter, and you don't have to hold it alone. A "
+            "moderator has been told and will get in touch with you soon. If you might be in "
+            "danger right now, these people are there for you at any hour."
+        )
     return _(
         "Thank you for sharing this with us. You matter, and you don't have to hold it alone. "
         "A moderator has been told and will be with you here soon. If you might be in danger "
@@ -65,7 +72,7 @@ def support_text() -> str:
     )
 
 
-def _send_support(user_id: int, group_id: int) -> None:
+def _send_support(user_id: int, group_id: int, *, practice: bool = False) -> None:
     """After commit: a ``support`` frame only to the member's own sockets in this room."""
     from community.selectors import crisis_resources
 
@@ -74,7 +81,7 @@ def _send_support(user_id: int, group_id: int) -> None:
         {
             "type": SUPPORT_EVENT,
             "group_id": group_id,
-            "message": support_text(),
+            "message": support_text(practice=practice),
             "resources": crisis_resources(),
         },
     )
@@ -87,6 +94,13 @@ def screen_message(message) -> ScreenOutcome:
     """
     # Words are screened wherever a member writes them: a message, or a check-in card's note.
     if message.kind not in ("text", "checkin") or not message.body:
+        return ScreenOutcome.ALLOW
+    from groups.selectors.membership import in_practice_room
+
+    if in_practice_room(message):
+        # A member's practice space is read by nobody else: nothing there is held or flagged,
+        # and its crisis path asks the member first (companion.services.replies; the policy
+        # is in docs/companion.md).
         return ScreenOutcome.ALLOW
     text = message.body
     if message.content_warning:
@@ -124,6 +138,7 @@ def screen_message(message) -> ScreenOutcome:
 def request_help(group, *, user) -> QueueItem:
     """ "I need help now": a crisis item for this member (one open at a time), the crisis
     resources privately in the room, and on-call moderators alerted."""
+    from groups.models import GroupKind
     from groups.selectors.membership import access_group_as_member
 
     _group, _membership = access_group_as_member(group.slug, user)
@@ -144,7 +159,7 @@ def request_help(group, *, user) -> QueueItem:
                 target_id=item.pk,
                 group_id=group.pk,
             )
-        _send_support(user.pk, group.pk)
+        _send_support(user.pk, group.pk, practice=group.kind == GroupKind.PRACTICE)
     return item
 
 

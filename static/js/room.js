@@ -46,7 +46,7 @@
   const outbox = new Map(); // client_id -> frame, until acked
   // What the room's other scripts may use (static/js/room-*.js): they send through the same
   // socket and outbox, and build nodes the same way.
-  room.roomApi = { send: (f) => send(f), queue: (f) => queue(f), pending: (id) => outbox.get(id), unqueue: (id) => outbox.delete(id), newClientId: () => newClientId(), el: (...a) => el(...a), config, t };
+  room.roomApi = { send: (f) => send(f), queue: (f) => queue(f), pending: (id) => outbox.get(id), unqueue: (id) => outbox.delete(id), newClientId: () => newClientId(), el: (...a) => el(...a), showSupport: (f) => showSupport(f), config, t };
   const openedWarnings = new Set(); // seqs whose content note this reader opened
 
   // --- Rendering (mirrors templates/groups/room/message.html) --------------------------------
@@ -94,7 +94,7 @@
   }
 
   function renderMessageParts(m) {
-    const kindClass = { wave: " chat-item-wave", checkin: " chat-item-checkin" }[m.kind] || "";
+    const kindClass = { wave: " chat-item-wave", checkin: " chat-item-checkin", companion: " chat-item-companion" }[m.kind] || "";
     const li = el("li", `chat-item${kindClass}`);
     li.id = `msg-${m.seq}`;
     li.dataset.seq = String(m.seq);
@@ -121,6 +121,11 @@
     }
     if (m.kind === "wave") {
       li.append(el("p", "chat-wave", t.wave));
+      return li;
+    }
+    if (m.kind === "companion") {
+      // The practice companion (a program): its words only, nothing to react to or report.
+      li.append(bodyNode(m.body));
       return li;
     }
     if (m.held) li.append(el("p", "chat-held", t.held));

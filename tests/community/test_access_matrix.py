@@ -231,6 +231,14 @@ MATRIX: dict[str, dict[str, str] | tuple[dict[str, str], ...] | Post] = {
     "groups:people": SIGNED_IN_PAGE,
     "groups:people_choose": Post(rule(INVALID)),
     "groups:people_undo": Post(rule(REDIRECT)),
+    # The practice space: one's own (Willow's is open; everyone else sees the introduction).
+    # An empty POST opens one's own, posts nothing (no group chosen) and clears nothing (the
+    # box isn't ticked), each back on the practice page with a note.
+    "companion:practice": SIGNED_IN_PAGE,
+    "companion:open": Post(rule(REDIRECT)),
+    "companion:state": SIGNED_IN_PAGE,
+    "companion:share": Post(rule(REDIRECT)),
+    "companion:clear": Post(rule(REDIRECT)),
     # Moderation, as a member sees it.
     "moderation:mine": SIGNED_IN_PAGE,
     "moderation:appeal": Post(ONLY_WILLOWS),  # the warning Willow was given

@@ -196,6 +196,10 @@ def build_community(group, facilitator, member, outsider, moderator):
         services.invite_safe_person(facilitator, invitee=member),
         services.invite_safe_person(rowan, invitee=sorrel),
     ]
+    # Willow's practice space, where the companion names when people are around.
+    from companion.services import open_practice_space
+
+    say(open_practice_space(member, actor=member).room, member, "Who can I reach?")
 
     return SimpleNamespace(
         connection=connection,

@@ -505,12 +505,14 @@ def test_changing_the_time_of_day_moves_future_sittings_to_the_new_local_time(gr
 
 def test_a_series_that_already_began_can_change_its_time_and_keeps_its_history(group, facilitator):
     meeting = make_meeting(group, actor=facilitator, recurrence="weekly", recurrence_count=5)
-    # Two sittings already happened: move the whole series two weeks back.
-    Meeting.objects.filter(pk=meeting.pk).update(starts_at=F("starts_at") - timedelta(weeks=2))
+    # Two sittings already happened: move the whole series back. The first sitting is one to
+    # eight days away, so two weeks back leaves two in the past unless it is over a week away.
+    back = timedelta(weeks=2 if meeting.starts_at - timezone.now() < timedelta(weeks=1) else 3)
+    Meeting.objects.filter(pk=meeting.pk).update(starts_at=F("starts_at") - back)
     Occurrence.objects.filter(meeting=meeting).update(
-        starts_at=F("starts_at") - timedelta(weeks=2),
-        original_start=F("original_start") - timedelta(weeks=2),
-        ends_at=F("ends_at") - timedelta(weeks=2),
+        starts_at=F("starts_at") - back,
+        original_start=F("original_start") - back,
+        ends_at=F("ends_at") - back,
     )
     meeting.refresh_from_db()
     now = timezone.now()

@@ -1,0 +1,1 @@
+"""The load harness (``make bench``): measures, never asserts. See bench/run.py."""

@@ -1,0 +1,61 @@
+"""The load harness (bench/, ``make bench``) in its quick mode: it runs end to end against real
+server processes, PostgreSQL and Redis, and loses nothing. Benchmarks are never timed in tests:
+nothing here looks at a latency, a rate or a memory figure, only at counts that must be exact.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.servers import test_database_url as database_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
+
+
+@pytest.fixture
+def results(tmp_path):
+    """One quick harness run: the full stack and both baselines, one worker each, on this
+    test database; scenarios (a) fan-out, (c) idle connections, (d) reconnect storm, (e) HTTP
+    pages and (f) the matcher."""
+    out = tmp_path / "results"
+    subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--scenarios", "acdef",
+         "--workers", "1", "--database-url", database_url(), "--out", str(out)],
+        cwd=ROOT, check=True, timeout=280,
+    )  # fmt: skip
+    assert (out / "results.md").read_text().startswith("Measured ")
+    return json.loads((out / "results.json").read_text())
+
+
+def test_the_quick_harness_runs_every_server_and_loses_no_message(results):
+    fanout = results["a"]
+    assert set(fanout) == {"stack", "stock", "raw"}
+    for kind, numbers in fanout.items():
+        assert numbers["connect"]["failed"] == {}, kind
+        assert numbers["sent"] > 0, kind
+        assert numbers["incomplete"] == 0, kind  # every message reached every member
+        assert numbers["complete"] == numbers["sent"], kind
+    # The full stack, checked against the database: every member has every stored seq (the
+    # measured messages and the warm-up's before them).
+    loss = fanout["stack"]["loss"]
+    assert loss["stored"] >= fanout["stack"]["sent"]
+    assert loss["expected"] == loss["stored"] * 12
+    assert (loss["delivered"], loss["lost"], loss["duplicates"]) == (loss["expected"], 0, 0)
+
+    for kind, idle in results["c"].items():
+        assert (idle["connections"], idle["failed"], idle["open_at_end"]) == (24, {}, 24), kind
+
+    storm = results["d"]
+    assert (storm["resumed"], storm["http_5xx"], storm["failed_handshakes"]) == (24, 0, 0)
+    assert storm["loss"]["stored"] > 0
+    assert (storm["loss"]["lost"], storm["loss"]["unexpected"]) == (0, 0)
+
+    for page, numbers in results["e"].items():
+        assert set(numbers["statuses"]) == {"200"}, page
+
+    assert results["f"]["rows"]["labelled set (267 messages)"]["calls"] == 267
