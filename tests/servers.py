@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.client
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
+from http.cookies import SimpleCookie
 from pathlib import Path
+from urllib.parse import urlencode
 
 from django.db import connection
 from websockets.asyncio.client import connect
@@ -180,3 +186,139 @@ class RoomSocket:
 
     async def handle(self, frame: dict) -> None:
         raise NotImplementedError
+
+
+class Visitor:
+    """One browser over plain HTTP to a server process, with its own cookies (kept by hand:
+    production marks them Secure) and what the proxy in front of it would add (``proxy``:
+    ``X-Forwarded-Proto``, ``X-Forwarded-For``). ``scheme`` is what the browser believes it
+    speaks, for the ``Origin`` and ``Referer`` Django's CSRF check compares."""
+
+    def __init__(self, port: int, *, scheme: str = "http", proxy: dict[str, str] | None = None):
+        self.port = port
+        self.origin = f"{scheme}://localhost:{port}"
+        self.proxy = dict(proxy or {})
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, form: dict | None = None):
+        """Returns ``(status, headers, text)``; cookies set or cleared are kept for next time."""
+        headers = dict(self.proxy)
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urlencode(form, doseq=True)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Origin"] = self.origin  # Django checks it against the host over HTTPS
+            headers["Referer"] = self.origin + path
+        connection = http.client.HTTPConnection("localhost", self.port, timeout=15)
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            text = response.read().decode("utf-8", errors="replace")
+        finally:
+            connection.close()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(header).items():
+                if morsel.value and morsel["max-age"] != "0":
+                    self.cookies[name] = morsel.value
+                else:
+                    self.cookies.pop(name, None)
+        return response.status, response.headers, text
+
+    def get(self, path: str):
+        return self.request("GET", path)
+
+    def submit(self, path: str, fields: dict, *, form_page: str | None = None):
+        """Post ``fields`` to ``path`` with the CSRF token of the page that shows the form
+        (``path`` itself unless ``form_page`` says otherwise), as a browser does."""
+        status, _headers, page = self.get(form_page or path)
+        assert status == 200, f"GET {form_page or path} answered {status}"
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        return self.request("POST", path, {"csrfmiddlewaretoken": token, **fields})
+
+
+class ChatClient(RoomSocket):
+    """A room tab as static/js/room.js is one: it tracks the highest seq shown, resumes from it
+    on every (re)connect and on a gap, drops duplicates, and keeps every send in an outbox until
+    it is acked, sending it again (same client_id) after a reconnect or when the server says to
+    retry later."""
+
+    def __init__(self, server: UvicornServer, session_key: str, slug: str = "evening-circle"):
+        super().__init__(server, session_key, slug)
+        self.seqs: list[int] = []  # every seq shown to the reader, in order
+        self.last = 0
+        self.pending: dict[str, str] = {}  # client_id -> body: sent, not yet acked
+        self.acked: dict[str, int] = {}  # client_id -> seq
+        self.refusals: dict[str, int] = {}  # error code -> how many
+        self.opened = asyncio.Event()
+        self._retries: set[asyncio.Task] = set()
+        self._waiting: dict[str, asyncio.Event] = {}  # client_id -> set when acked
+
+    async def on_open(self, ws) -> None:
+        await ws.send(json.dumps({"type": "resume", "after": self.last}))
+        self.ws = ws
+        for client_id, body in list(self.pending.items()):
+            await self._send(client_id, body)
+        self.opened.set()
+
+    def on_close(self) -> None:
+        self.opened.clear()
+
+    async def _send(self, client_id: str, body: str) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(WebSocketException):
+                await self.ws.send(
+                    json.dumps({"type": "send", "client_id": client_id, "body": body})
+                )
+
+    async def say(self, body: str) -> str:
+        client_id = str(uuid.uuid4())
+        self.pending[client_id] = body
+        self._waiting[client_id] = asyncio.Event()
+        await self._send(client_id, body)
+        return client_id
+
+    async def until_acked(self, client_id: str) -> int:
+        """Wait for the server to acknowledge a send (through any number of reconnects)."""
+        await self._waiting[client_id].wait()
+        return self.acked[client_id]
+
+    async def _retry_later(self, client_id: str, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if client_id in self.pending:
+            await self._send(client_id, self.pending[client_id])
+
+    async def handle(self, frame: dict) -> None:
+        kind = frame["type"]
+        if kind == "message":
+            seq = frame["seq"]
+            if seq <= self.last:
+                return  # a duplicate
+            if seq > self.last + 1:
+                # A gap: ask for what's missing; it comes back in order.
+                await self.ws.send(json.dumps({"type": "resume", "after": self.last}))
+                return
+            self.seqs.append(seq)
+            self.last = seq
+        elif kind == "resumed":
+            self.last = max(self.last, frame["latest"])
+        elif kind == "ack":
+            self.pending.pop(frame["client_id"], None)
+            self.acked[frame["client_id"]] = frame["seq"]
+            if frame["client_id"] in self._waiting:
+                self._waiting[frame["client_id"]].set()
+        elif kind == "error":
+            code = frame.get("code")
+            self.refusals[code] = self.refusals.get(code, 0) + 1
+            client_id = frame.get("client_id")
+            if code in ("rate_limited", "unavailable") and client_id in self.pending:
+                # Retry without holding up the frames behind this one.
+                task = asyncio.create_task(self._retry_later(client_id, frame["retry_after"]))
+                self._retries.add(task)
+                task.add_done_callback(self._retries.discard)
+
+    async def stop(self) -> None:
+        for task in list(self._retries):
+            task.cancel()
+        await super().stop()

@@ -34,7 +34,6 @@ canary ``X-Forwarded-For``; its output is searched the same way, and for the ses
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import logging
 import random
@@ -42,9 +41,8 @@ import re
 import threading
 import uuid
 from datetime import time
-from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlparse
 
 import pytest
 from channels.db import database_sync_to_async
@@ -74,7 +72,7 @@ from tests.factories import (
     make_membership,
     make_session_key,
 )
-from tests.servers import UvicornServer
+from tests.servers import UvicornServer, Visitor
 
 # Named as well as every logger that exists when a test starts: some are made only later.
 NAMED_LOGGERS = [
@@ -617,46 +615,6 @@ def test_a_real_celery_worker_logs_no_words_or_email_addresses(
 # --- A real uvicorn process at DEBUG ------------------------------------------------------------
 
 
-class Visitor:
-    """One browser over plain HTTP with its own cookies, behind a proxy that names it."""
-
-    def __init__(self, port: int, *, forwarded_for: str):
-        self.port, self.forwarded_for = port, forwarded_for
-        self.cookies: dict[str, str] = {}
-
-    def request(self, method: str, path: str, form: dict | None = None):
-        headers = {"X-Forwarded-For": self.forwarded_for}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            body = urlencode(form, doseq=True)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            headers["Origin"] = f"http://localhost:{self.port}"
-        connection = http.client.HTTPConnection("localhost", self.port, timeout=15)
-        try:
-            connection.request(method, path, body=body, headers=headers)
-            response = connection.getresponse()
-            text = response.read().decode("utf-8", errors="replace")
-        finally:
-            connection.close()
-        for header in response.headers.get_all("Set-Cookie") or []:
-            for name, morsel in SimpleCookie(header).items():
-                if morsel.value and morsel["max-age"] != "0":
-                    self.cookies[name] = morsel.value
-                else:
-                    self.cookies.pop(name, None)
-        return response.status, text
-
-    def submit(self, path: str, fields: dict, *, form_page: str | None = None):
-        """Post ``fields`` to ``path`` with the CSRF token of the page that shows the form
-        (``path`` itself unless ``form_page`` says otherwise), as a browser does."""
-        status, page = self.request("GET", form_page or path)
-        assert status == 200, f"GET {form_page or path} answered {status}"
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-        return self.request("POST", path, {"csrfmiddlewaretoken": token, **fields})
-
-
 def confirmation_path(outbox: Path, email: str) -> str:
     for file in outbox.iterdir():
         text = file.read_text(errors="replace")
@@ -683,32 +641,32 @@ def test_a_uvicorn_process_at_debug_logs_no_words_cookies_or_addresses(tmp_path,
         extra_args=["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1", "--no-access-log"],
     ).start()
     try:
-        newcomer = Visitor(server.port, forwarded_for=ip)
+        newcomer = Visitor(server.port, proxy={"X-Forwarded-For": ip})
         email = c("signup-email") + "@example.test"
         password = "slow river under the bridge"
-        status, _page = newcomer.submit(
+        status, _headers, _page = newcomer.submit(
             "/accounts/signup/",
             {"email": email, "display_name": "Fern", "time_zone": "Europe/Berlin",
              "password1": password, "password2": password},
         )  # fmt: skip
         assert status == 302
-        status, _page = newcomer.submit(confirmation_path(outbox, email), {})
+        status, _headers, _page = newcomer.submit(confirmation_path(outbox, email), {})
         assert status == 302, "confirming the address signs the newcomer in"
         join = reverse("groups:join", args=[group.slug])
-        status, page = newcomer.request("GET", join)
+        status, _headers, page = newcomer.request("GET", join)
         version = re.search(r'name="agreement_version" value="(\d+)"', page).group(1)
-        status, _page = newcomer.submit(
+        status, _headers, _page = newcomer.submit(
             join, {"agreement_version": version, "accept": "on", "message": c("join-message")}
         )
         assert status == 302
-        status, _page = newcomer.submit(
+        status, _headers, _page = newcomer.submit(
             reverse("groups:record_check_in", args=[group.slug]),
             {"presence": 3, "note": c("check-in-note"), "audience": "group"},
             form_page=reverse("groups:room", args=[group.slug]),
         )
         assert status == 302
-        stranger = Visitor(server.port, forwarded_for=ip)
-        status, _page = stranger.submit(
+        stranger = Visitor(server.port, proxy={"X-Forwarded-For": ip})
+        status, _headers, _page = stranger.submit(
             "/accounts/login/", {"login": member.email, "password": "not theirs"}
         )
         assert status == 200

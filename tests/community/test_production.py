@@ -19,14 +19,13 @@ import subprocess
 import sys
 import time
 import uuid
-from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlparse
 
 import pytest
 
 from groups.models import Membership, Message
-from tests.servers import RoomSocket, free_port
+from tests.servers import RoomSocket, Visitor, free_port
 from tests.servers import test_database_url as database_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,49 +127,8 @@ class Honcho:
             self.process.wait(timeout=5)
 
 
-class Visitor:
-    """One browser over plain HTTP, as nginx forwards it: its own cookies (kept by hand, since
-    production marks them Secure) and the proxy's ``X-Forwarded-Proto: https``."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.origin = f"https://localhost:{port}"
-        self.cookies: dict[str, str] = {}
-
-    def request(self, method: str, path: str, form: dict | None = None):
-        headers = {"X-Forwarded-Proto": "https"}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            headers["Origin"] = self.origin  # Django checks it against the host over HTTPS
-            headers["Referer"] = self.origin + path
-        connection = http.client.HTTPConnection("localhost", self.port, timeout=15)
-        try:
-            connection.request(method, path, body=body, headers=headers)
-            response = connection.getresponse()
-            text = response.read().decode("utf-8", errors="replace")
-        finally:
-            connection.close()
-        for header in response.headers.get_all("Set-Cookie") or []:
-            for name, morsel in SimpleCookie(header).items():
-                if morsel.value and morsel["max-age"] != "0":
-                    self.cookies[name] = morsel.value
-                else:
-                    self.cookies.pop(name, None)
-        return response.status, response.headers, text
-
-    def get(self, path: str):
-        return self.request("GET", path)
-
-    def submit(self, path: str, fields: dict):
-        """Load the form's page, then post ``fields`` with its CSRF token, as a browser does."""
-        status, _headers, page = self.get(path)
-        assert status == 200, f"GET {path} answered {status}"
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-        return self.request("POST", path, {"csrfmiddlewaretoken": token, **fields})
+# What nginx adds in front of the application (docs/deploy.md).
+HTTPS_PROXY = {"X-Forwarded-Proto": "https"}
 
 
 # --- The production configuration -------------------------------------------------------------
@@ -228,7 +186,7 @@ def production(tmp_path, group):
 
 def _wait_until_ready(honcho: Honcho, timeout: float = 40) -> None:
     deadline = time.monotonic() + timeout
-    visitor = Visitor(honcho.port)
+    visitor = Visitor(honcho.port, scheme="https", proxy=HTTPS_PROXY)
     web = False
     while time.monotonic() < deadline:
         if honcho.process.poll() is not None:
@@ -267,7 +225,7 @@ def _confirmation_path(outbox: Path, email: str) -> str:
 def sign_up_and_join(production, *, email: str, name: str) -> Visitor:
     """A newcomer's whole way in over HTTP: sign up, confirm the emailed link (which signs them
     in), accept the group's agreement. Returns their signed-in browser."""
-    visitor = Visitor(production.port)
+    visitor = Visitor(production.port, scheme="https", proxy=HTTPS_PROXY)
     status, headers, _ = visitor.submit(
         "/accounts/signup/",
         {
@@ -369,7 +327,7 @@ def test_the_procfile_serves_signup_joining_and_chat_in_production_mode_and_stop
     ]
     assert len(spawned) == 2, production.output()
 
-    visitor = Visitor(production.port)
+    visitor = Visitor(production.port, scheme="https", proxy=HTTPS_PROXY)
     status, headers, page = visitor.get("/")
     assert status == 200
     assert "max-age=" in headers["Strict-Transport-Security"]

@@ -8,76 +8,16 @@ retry unacknowledged sends with the same client_id after reconnecting (backoff w
 """
 
 import asyncio
-import contextlib
-import json
-import uuid
 
 import pytest
 from channels.db import database_sync_to_async
-from websockets.exceptions import WebSocketException
 
 from community.embedded_redis import start_redis_server
 from groups.models import Message
 from tests.factories import make_member, make_membership, make_session_key
-from tests.servers import RoomSocket, UvicornServer, free_port
+from tests.servers import ChatClient, UvicornServer, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-class ChatClient(RoomSocket):
-    """Sends, retries until acked, and records every seq shown, in order."""
-
-    def __init__(self, server: UvicornServer, session_key: str, slug: str = "evening-circle"):
-        super().__init__(server, session_key, slug)
-        self.seqs: list[int] = []  # every seq shown to the reader, in order
-        self.last = 0
-        self.pending: dict[str, str] = {}  # client_id -> body, sent but not yet acked
-        self.acked: dict[str, int] = {}
-        self.opened = asyncio.Event()
-
-    async def on_open(self, ws) -> None:
-        await ws.send(json.dumps({"type": "resume", "after": self.last}))
-        self.ws = ws
-        for client_id, body in list(self.pending.items()):
-            await self._send(client_id, body)
-        self.opened.set()
-
-    def on_close(self) -> None:
-        self.opened.clear()
-
-    async def _send(self, client_id: str, body: str) -> None:
-        if self.ws is not None:
-            with contextlib.suppress(WebSocketException):
-                await self.ws.send(
-                    json.dumps({"type": "send", "client_id": client_id, "body": body})
-                )
-
-    async def say(self, body: str) -> str:
-        client_id = str(uuid.uuid4())
-        self.pending[client_id] = body
-        await self._send(client_id, body)
-        return client_id
-
-    async def handle(self, frame: dict) -> None:
-        kind = frame["type"]
-        if kind == "message":
-            seq = frame["seq"]
-            if seq <= self.last:
-                return  # a duplicate
-            if seq > self.last + 1:
-                # A gap: ask for what's missing; it comes back in order.
-                await self.ws.send(json.dumps({"type": "resume", "after": self.last}))
-                return
-            self.seqs.append(seq)
-            self.last = seq
-        elif kind == "resumed":
-            self.last = max(self.last, frame["latest"])
-        elif kind == "ack":
-            self.pending.pop(frame["client_id"], None)
-            self.acked[frame["client_id"]] = frame["seq"]
-        elif kind == "error" and frame["code"] in ("rate_limited", "unavailable"):
-            await asyncio.sleep(frame["retry_after"])
-            await self._send(frame["client_id"], self.pending[frame["client_id"]])
 
 
 def stored_seqs():
