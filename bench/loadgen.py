@@ -357,7 +357,7 @@ class Generator:
             else:
                 worst = middle
         hold = None
-        for _attempt in range(2):
+        for _attempt in range(cfg.get("hold_attempts", 2)):
             if not best:
                 break
             emit("hold_start", rate=best)
