@@ -338,8 +338,14 @@ class Generator:
             await asyncio.sleep(cfg["gap"])
             return result
 
+        retried = False
         while rate <= cfg["max"] and time.monotonic() < deadline:
             result = await step(rate, cfg["step_seconds"])
+            if not result["passed"] and not retried:
+                # Once per search, a failed step is tried again before it counts: on a shared
+                # machine one burst from elsewhere must not halve the answer.
+                retried = True
+                result = await step(rate, cfg["step_seconds"])
             if not result["passed"]:
                 worst = rate
                 break
@@ -526,6 +532,11 @@ def http_load(spec: dict) -> dict:
         connection = http.client.HTTPConnection(host, port, timeout=30)
         mine = []
         n = index
+        if spec.get("pace"):
+            # People don't click in step: each paced client starts at its own moment within
+            # the first interval, so the load is a steady stream rather than 50 requests
+            # arriving together once a second.
+            time.sleep(spec["pace"] * index / spec["clients"])
         while time.monotonic() < stop:
             path = spec["paths"][n % len(spec["paths"])]
             n += 1

@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels' router."""
 
+import gc
 import logging
 import os
 import threading
@@ -31,13 +32,31 @@ def _warm_up() -> None:
     """Compile the topic matchers every chat message runs (about a second of CPU) before the
     first message needs them. No database here: this runs at import, before any settings a
     test may change; moderation's rules are compiled on the room's first socket instead
-    (groups.consumers). Best effort: what fails here is built on first use."""
+    (groups.consumers). Best effort: what fails here is built on first use.
+
+    Then the garbage collector is told to leave everything made so far alone for good
+    (``gc.freeze``: Django, the URL patterns, the compiled matchers: objects that live as long
+    as the process) and to collect less often. Its full collections walk every object that
+    isn't frozen, and with hundreds of sockets per process they paused the server for 50 to
+    300 ms at a time, the whole of the chat's p99 (bench/, docs/performance.md)."""
     try:
         from groups.topics import message_topics
 
         message_topics("warming up", "warming up")
     except Exception:
         logging.getLogger(__name__).debug("Warm-up skipped.", exc_info=True)
+    gc.collect()
+    gc.freeze()
+    # Python's defaults are (700, 10, 10): a young collection every 700 allocations.
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+# Young collections every 50,000 net allocations instead of 700, and a full one considered only
+# every 100 middle ones (as always, only once the long-lived objects grew by a quarter): at
+# 150 chat messages a second that is a full collection every few minutes rather than every few
+# seconds. Young garbage cycles are still collected as often; the cost is that long-lived ones
+# wait longer.
+GC_THRESHOLDS = (50_000, 50, 100)
 
 
 threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()

@@ -59,22 +59,31 @@ def enforce(*buckets: tuple[Limit, object], message: str) -> None:
     retry_after=seconds)`` is raised with ``message`` formatted with ``%(seconds)s`` (a number)
     and ``%(wait)s`` (words: "3 minutes"). Precondition: ``message`` is already translated.
     """
-    counted: list[tuple[str, Limit, int, int, float]] = []
     now = time.time()
+    windows, named = [], []
     for limit, key in buckets:
         if key is None:
             continue
         window, offset = divmod(now, limit.window)
         window = int(window)
         name = f"rate:{limit.scope}:{key}"
-        try:
-            cache.add(f"{name}:{window}", 0, timeout=limit.window * 2)
-            count = cache.incr(f"{name}:{window}")
-            previous = cache.get(f"{name}:{window - 1}") or 0
-        except _CACHE_ERRORS:
-            logger.warning("Rate limit %s unavailable; allowing the action.", limit.scope)
-            continue
-        counted.append((f"{name}:{window}", limit, count, previous, offset))
+        windows.append((f"{name}:{window}", f"{name}:{window - 1}", limit.window * 2))
+        named.append((f"{name}:{window}", limit, offset))
+    if not windows:
+        return
+    try:
+        # One Redis round trip for every bucket (this runs for every chat message).
+        counts = cache.count_windows(windows)
+    except _CACHE_ERRORS:
+        logger.warning(
+            "Rate limits %s unavailable; allowing the action.",
+            ", ".join(limit.scope for _key, limit, _offset in named),
+        )
+        return
+    counted = [
+        (key, limit, count, previous, offset)
+        for (key, limit, offset), (count, previous) in zip(named, counts, strict=True)
+    ]
 
     waits = [
         seconds_until_allowed(limit=limit, previous=previous, count=count - 1, offset=offset)

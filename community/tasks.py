@@ -3,12 +3,13 @@ twice (sending is claimed by a conditional update)."""
 
 import errno
 import logging
-import smtplib
 
 from celery import Task, shared_task
 from django.conf import settings
 
+from community.services.bulk_notifications import send_notification_emails
 from community.services.notifications import (
+    EMAIL_SEND_ERRORS,
     due_email_ids,
     record_email_failure,
     send_notification_email,
@@ -36,7 +37,7 @@ class EmailTask(Task):
     base=EmailTask,
     name="community.tasks.task_send_notification_email",
     # SMTP down or refusing, the disk of a file backend full, a timeout: try again later.
-    autoretry_for=(smtplib.SMTPException, OSError),
+    autoretry_for=EMAIL_SEND_ERRORS,
     retry_backoff=True,  # 1 s, 2 s, 4 s, ... with full jitter; the worker keeps serving others
     retry_backoff_max=300,
     max_retries=settings.EMAIL_MAX_RETRIES,
@@ -45,6 +46,21 @@ def task_send_notification_email(*, notification_id: int) -> bool:
     """Email one notification if it is still wanted; a second run sends nothing. When every
     try failed, ``EmailTask.on_failure`` marks it failed for the admin."""
     return send_notification_email(notification_id)
+
+
+@shared_task(
+    name="community.tasks.task_send_notification_emails",
+    # Behind everything else waiting (the Redis transport serves priority 0 first, then 3, 6,
+    # 9): a minute of 10,000 reminders queues a hundred of these, and beat's next reminder run
+    # or a crisis alert's email must not wait behind them (bench/reminders.py).
+    priority=6,
+)
+def task_send_notification_emails(*, notification_ids: list[int]) -> int:
+    """Email a batch of notifications (``notify_many``'s) over one mail connection; a second
+    run sends nothing new. A send that fails hands it and the rest of the batch to
+    ``task_send_notification_email``, which retries each and records a give-up; a run lost
+    whole leaves them pending for ``task_send_deferred_emails``."""
+    return send_notification_emails(notification_ids)
 
 
 @shared_task(name="community.tasks.task_send_deferred_emails")

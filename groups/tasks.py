@@ -56,7 +56,8 @@ def task_expire_safe_person_invites() -> int:
 @shared_task(name="groups.tasks.task_send_due_reminders")
 def task_send_due_reminders() -> int:
     """Every 30 seconds: re-queue stale claims, drop reminders of meetings that began, claim the
-    due ones and send each exactly once (``groups.services.reminders``).
+    due ones in batches and send each exactly once, a batch per transaction; their emails go in
+    tasks of a hundred (``groups.services.reminders``).
 
     Safe to run twice, concurrently, or redelivered after a worker died: claims are disjoint
     and each send is conditional on its claim and deduplicated by the reminder's id.

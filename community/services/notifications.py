@@ -14,6 +14,7 @@ Nothing here logs an email address, a title or a body: ids and outcomes only.
 from __future__ import annotations
 
 import logging
+import smtplib
 from datetime import datetime, timedelta
 from urllib.parse import urljoin
 
@@ -40,6 +41,7 @@ from community.realtime import notification_channel_group, send_event_on_commit
 from community.services.preferences import in_quiet_hours, quiet_hours_end, set_email_preference
 
 __all__ = [
+    "EMAIL_SEND_ERRORS",
     "NOTIFICATION_CREATED",
     "NOTIFICATION_READ",
     "build_notification_email",
@@ -69,6 +71,9 @@ UNSUBSCRIBE_MAX_AGE = timedelta(days=60)
 SWEEP_GRACE = timedelta(minutes=5)
 # An email that could not go for this long after it was due is not sent any more.
 EMAIL_STALE_AFTER = timedelta(days=2)
+# What a failed send raises (SMTP down or refusing, a timeout, a file backend's full disk): the
+# one-email task retries on these.
+EMAIL_SEND_ERRORS = (smtplib.SMTPException, OSError)
 
 
 def _unread_count(user_id: int) -> int:
@@ -83,6 +88,64 @@ def _enqueue_email(notification_id: int) -> None:
     except Exception:
         # The broker is unreachable: the row stays pending and the sweep sends it later.
         logger.warning("Could not enqueue email for notification %s.", notification_id)
+
+
+def _clean_title(kind: str, title: str, url: str) -> str:
+    """The title as stored; raises DomainError for an unknown kind, an empty title or a link
+    that is neither a path nor an http(s) URL."""
+    if kind not in NotificationKind.values:
+        raise DomainError(f"Unknown notification kind {kind!r}.", code="unknown_kind")
+    title = " ".join(title.split())
+    if not title:
+        raise DomainError("A notification needs a title.", code="empty_title")
+    if url and not (
+        (url.startswith("/") and not url.startswith("//"))
+        or url.startswith(("https://", "http://"))
+    ):
+        raise DomainError("A notification's link must be a path or an http(s) URL.", code="bad_url")
+    return title
+
+
+def _email_to_finish(existing: Notification) -> bool:
+    """A repeat of a notification already made (a task run again after its worker died) finishes
+    what the first call may not have: a process killed after its commit never queued the email.
+    Queuing it twice is harmless: one send claims the row."""
+    return (
+        existing.email_pending
+        and existing.emailed_at is None
+        and existing.email_after is not None
+        and existing.email_after <= timezone.now()
+    )
+
+
+def _new_notification(
+    user: User, prefs: NotificationPreference, *, kind: str, title: str, now: datetime, **fields
+) -> Notification | None:
+    """The unsaved row ``notify`` makes for ``user``, or None when both channels are off."""
+    in_app = prefs.wants(kind, IN_APP)
+    email = prefs.wants(kind, EMAIL) and user.is_active and bool(user.email)
+    if not (in_app or email):
+        return None
+    return Notification(
+        user=user,
+        kind=kind,
+        title=title[:200],
+        created_at=now,
+        in_app=in_app,
+        email_pending=email,
+        email_after=quiet_hours_end(prefs, now) if email else None,
+        **fields,
+    )
+
+
+def _created_event(notification: Notification, unread: int) -> dict:
+    return {
+        "type": NOTIFICATION_CREATED,
+        "id": notification.pk,
+        "title": notification.title,
+        "url": notification.url,
+        "unread": unread,
+    }
 
 
 def notify(
@@ -100,69 +163,41 @@ def notify(
     With a ``dedupe_key`` a repeated call makes nothing new and returns the first notification.
     Returns None when the member turned both channels off for this kind.
     """
-    if kind not in NotificationKind.values:
-        raise DomainError(f"Unknown notification kind {kind!r}.", code="unknown_kind")
-    title = " ".join(title.split())
-    if not title:
-        raise DomainError("A notification needs a title.", code="empty_title")
-    if url and not (
-        (url.startswith("/") and not url.startswith("//"))
-        or url.startswith(("https://", "http://"))
-    ):
-        raise DomainError("A notification's link must be a path or an http(s) URL.", code="bad_url")
+    title = _clean_title(kind, title, url)
     with transaction.atomic():
         if dedupe_key:
             existing = Notification.objects.filter(user=user, dedupe_key=dedupe_key).first()
             if existing is not None:
-                # A repeat (a task run again after its worker died) finishes what the first
-                # call may not have: a process killed after its commit never queued the email.
-                # Queuing it twice is harmless: one send claims the row.
-                if (
-                    existing.email_pending
-                    and existing.emailed_at is None
-                    and existing.email_after is not None
-                    and existing.email_after <= timezone.now()
-                ):
+                if _email_to_finish(existing):
                     transaction.on_commit(lambda: _enqueue_email(existing.pk))
                 return existing
-        prefs = NotificationPreference.for_member(user)
-        in_app = prefs.wants(kind, IN_APP)
-        email = prefs.wants(kind, EMAIL) and user.is_active and bool(user.email)
-        if not (in_app or email):
-            return None
         now = timezone.now()
-        email_after = quiet_hours_end(prefs, now) if email else None
+        notification = _new_notification(
+            user,
+            NotificationPreference.for_member(user),
+            kind=kind,
+            title=title,
+            now=now,
+            body=body,
+            url=url,
+            dedupe_key=dedupe_key,
+        )
+        if notification is None:
+            return None
         try:
             with transaction.atomic():  # a savepoint: a duplicate key must not spoil the caller
-                notification = Notification.objects.create(
-                    user=user,
-                    kind=kind,
-                    title=title[:200],
-                    body=body,
-                    url=url,
-                    created_at=now,
-                    dedupe_key=dedupe_key,
-                    in_app=in_app,
-                    email_pending=email,
-                    email_after=email_after,
-                )
+                notification.save(force_insert=True)
         except IntegrityError:
             if not dedupe_key:
                 raise
             # Another transaction made it first (and has committed): return that one.
             return Notification.objects.get(user=user, dedupe_key=dedupe_key)
-        if in_app:
+        if notification.in_app:
             send_event_on_commit(
                 notification_channel_group(user.pk),
-                {
-                    "type": NOTIFICATION_CREATED,
-                    "id": notification.pk,
-                    "title": notification.title,
-                    "url": notification.url,
-                    "unread": _unread_count(user.pk),
-                },
+                _created_event(notification, _unread_count(user.pk)),
             )
-        if email and email_after <= now:
+        if notification.email_pending and notification.email_after <= now:
             transaction.on_commit(lambda: _enqueue_email(notification.pk))
         return notification
 
@@ -320,22 +355,16 @@ def _drop_email(notification_id: int) -> None:
     Notification.objects.filter(pk=notification_id).update(email_pending=False)
 
 
-def send_notification_email(notification_id: int, *, now: datetime | None = None) -> bool:
-    """Send one notification's email if it is still wanted; True if this call sent it.
-
-    Safe to run any number of times: only the call whose conditional update claims the row
-    sends, and a send that raises (SMTP down) rolls its claim back for the retry. Inside quiet
-    hours it sends nothing and moves ``email_after`` to their end, for the sweep.
-    """
-    now = now or timezone.now()
-    notification = Notification.objects.select_related("user").filter(pk=notification_id).first()
-    if notification is None or not notification.email_pending or notification.emailed_at:
+def _email_wanted(notification: Notification, prefs: NotificationPreference, now: datetime) -> bool:
+    """Whether this notification's email should go now. One that is no longer wanted (read,
+    member gone or opted out, too old) stops being pending; one inside quiet hours waits for
+    their end (``email_after``, for the sweep). Precondition: ``prefs`` are the member's."""
+    if not notification.email_pending or notification.emailed_at:
         return False
     user = notification.user
     if notification.read_at is not None or not user.is_active or not user.email:
         _drop_email(notification.pk)
         return False
-    prefs = NotificationPreference.for_member(user)
     if not prefs.wants(notification.kind, EMAIL):
         _drop_email(notification.pk)
         return False
@@ -348,7 +377,14 @@ def send_notification_email(notification_id: int, *, now: datetime | None = None
             email_after=quiet_hours_end(prefs, now)
         )
         return False
-    message = build_notification_email(notification)
+    return True
+
+
+def _claim_and_send(
+    notification: Notification, message: EmailMultiAlternatives, now: datetime
+) -> bool:
+    """Send ``message`` if this call's conditional update claims the row; True if it did. A
+    send that raises rolls its claim back with the transaction, for a retry."""
     with transaction.atomic():
         claimed = Notification.objects.filter(
             pk=notification.pk, email_pending=True, emailed_at__isnull=True, read_at__isnull=True
@@ -356,6 +392,24 @@ def send_notification_email(notification_id: int, *, now: datetime | None = None
         if claimed != 1:
             return False
         message.send()  # raises on SMTP failure: the claim rolls back with the transaction
+    return True
+
+
+def send_notification_email(notification_id: int, *, now: datetime | None = None) -> bool:
+    """Send one notification's email if it is still wanted; True if this call sent it.
+
+    Safe to run any number of times: only the call whose conditional update claims the row
+    sends, and a send that raises (SMTP down) rolls its claim back for the retry. Inside quiet
+    hours it sends nothing and moves ``email_after`` to their end, for the sweep.
+    """
+    now = now or timezone.now()
+    notification = Notification.objects.select_related("user").filter(pk=notification_id).first()
+    if notification is None or not notification.email_pending or notification.emailed_at:
+        return False
+    if not _email_wanted(notification, NotificationPreference.for_member(notification.user), now):
+        return False
+    if not _claim_and_send(notification, build_notification_email(notification), now):
+        return False
     logger.info("Emailed notification %s (%s).", notification.pk, notification.kind)
     return True
 

@@ -8,7 +8,6 @@ socket, its ``seq`` and resume, presence and "I need help now" work there unchan
 from __future__ import annotations
 
 import logging
-import secrets
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -20,17 +19,13 @@ from companion import engine
 from companion.models import PracticeSpace, ReplySource
 from companion.services.replies import store_companion_message
 from groups.models import (
-    AgreementVersion,
     Group,
     GroupKind,
-    JoinPolicy,
     Membership,
     MembershipStatus,
     Message,
-    Role,
-    Topic,
 )
-from groups.services import erase_message, lock_room
+from groups.services import create_private_room, erase_message, lock_room
 
 __all__ = [
     "PRACTICE_AGREEMENT",
@@ -80,26 +75,12 @@ def open_practice_space(user, *, actor) -> PracticeSpace:
 
 def _open(user) -> PracticeSpace:
     now = timezone.now()
-    room = Group.objects.create(
+    room = create_private_room(
         kind=GroupKind.PRACTICE,
         name=PRACTICE_ROOM_NAME,
-        slug=f"practice-{secrets.token_hex(10)}",
-        topic=Topic.CONNECTION,
-        description="",
         agreement=PRACTICE_AGREEMENT,
-        capacity=2,  # the smallest the constraint allows; the member is its only member
-        join_policy=JoinPolicy.INVITE,
-        is_listed=False,
-        created_at=now,
-    )
-    AgreementVersion.objects.create(group=room, version=1, text=PRACTICE_AGREEMENT, created_at=now)
-    Membership.objects.create(
-        group=room,
-        user=user,
-        role=Role.MEMBER,
-        agreement_version=1,
-        agreement_accepted_at=now,
-        joined_at=now,
+        members=(user,),
+        now=now,
     )
     space = PracticeSpace.objects.create(user=user, room=room, created_at=now)
     lock_room(room.pk)

@@ -23,6 +23,7 @@ from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 
 from community.errors import PermissionDenied
+from community.models import User
 from community.selectors import mutes_and_blockers_of
 from groups.models import (
     CheckIn,
@@ -149,6 +150,11 @@ def _payload(message: Message, reactors: dict[str, list[int]]) -> dict:
     }
 
 
+# In their order of display. ``ReactionKind.values`` builds its list anew on every use, and
+# every frame of every reader goes through here.
+_REACTION_KINDS = tuple(ReactionKind.values)
+
+
 def frame_for_viewer(
     payload: dict,
     *,
@@ -202,10 +208,10 @@ def frame_for_viewer(
     if "reactors" in payload:
         reactors = payload["reactors"]
         frame["reactions"] = {
-            kind: len(reactors[kind]) for kind in ReactionKind.values if reactors.get(kind)
+            kind: len(reactors[kind]) for kind in _REACTION_KINDS if reactors.get(kind)
         }
         frame["my_reactions"] = [
-            kind for kind in ReactionKind.values if viewer_id in reactors.get(kind, ())
+            kind for kind in _REACTION_KINDS if viewer_id in reactors.get(kind, ())
         ]
     return frame
 
@@ -373,8 +379,9 @@ class RoomCheck:
     soften_topics: frozenset[str] = frozenset()
     # Whom the member muted or blocked (their messages fold) and who blocked them (left out of
     # the presence this socket passes on): ids for the consumer only, never sent.
-    muted_ids: frozenset[int] = frozenset()
-    blocked_by_ids: frozenset[int] = frozenset()
+    # None: not read this time (``check_room_accesses(people=False)``); keep what you have.
+    muted_ids: frozenset[int] | None = frozenset()
+    blocked_by_ids: frozenset[int] | None = frozenset()
 
     @property
     def may_stay(self) -> bool:
@@ -421,13 +428,14 @@ def _auth_hashes(user_class, password: str, secrets: tuple) -> tuple[str, ...]:
     return (user.get_session_auth_hash(), *user.get_session_auth_fallback_hash())
 
 
-def _signs_in(data: dict | None, user) -> bool:
-    """Does this session's data still sign ``user`` in? Not after logout, expiry, deletion, or
-    a password change elsewhere (the checks Django makes on every request)."""
-    if not data or str(data.get(SESSION_KEY)) != str(user.pk):
+def _signs_in(data: dict | None, user_id: int, password: str) -> bool:
+    """Does this session's data still sign in the user ``user_id`` whose password hash is
+    ``password``? Not after logout, expiry, deletion, or a password change elsewhere (the
+    checks Django makes on every request)."""
+    if not data or str(data.get(SESSION_KEY)) != str(user_id):
         return False
     session_hash = data.get(HASH_SESSION_KEY) or ""
-    hashes = _auth_hashes(type(user), user.password, _secrets())
+    hashes = _auth_hashes(User, password, _secrets())
     return any(constant_time_compare(session_hash, h) for h in hashes)
 
 
@@ -451,21 +459,26 @@ def check_room_access(membership_id: int, *, session_key: str | None) -> RoomChe
     return check_room_accesses([(membership_id, session_key)])[(membership_id, session_key)]
 
 
-def check_room_accesses(sockets) -> dict[tuple[int, str | None], RoomCheck]:
+def check_room_accesses(sockets, *, people: bool = True) -> dict[tuple[int, str | None], RoomCheck]:
     """``check_room_access`` for many sockets at once: (membership id, session key) -> check.
 
-    A server process re-checks all its room sockets together on each periodic tick, in a fixed
-    number of queries (memberships, rooms, sessions, mutes) however many sockets it holds.
+    A server process re-checks all its room sockets together on its periodic tick, in a fixed
+    number of queries (memberships, rooms, sessions, and with ``people`` mutes and blocks)
+    however many sockets it holds. Plain rows, no model instances: with hundreds of sockets per
+    process, building instances was most of the check's cost, and the check holds the
+    interpreter while the room's messages wait (bench/, docs/performance.md).
+
+    ``people=False`` leaves mutes and blocks unread (``muted_ids`` and ``blocked_by_ids`` are
+    None: keep what you have): each change sends ``people.changed`` at once, so this re-read is
+    only the backstop for a lost event and needn't run on every tick.
     """
     sockets = list(dict.fromkeys(sockets))
-    memberships = {
-        m.pk: m
-        for m in Membership.objects.filter(
+    rows = (
+        Membership.objects.filter(
             pk__in={mid for mid, _key in sockets},
             status=MembershipStatus.ACTIVE,
             user__is_active=True,
         )
-        .select_related("user")
         .annotate(
             soften_topics=Subquery(
                 RoomPreference.objects.filter(user_id=OuterRef("user_id"))
@@ -473,10 +486,20 @@ def check_room_accesses(sockets) -> dict[tuple[int, str | None], RoomCheck]:
                 .values("soften_topics")[:1]
             )
         )
-    }
+        .values_list(
+            "pk",
+            "group_id",
+            "user_id",
+            "user__password",
+            "listening",
+            "hide_presence",
+            "soften_topics",
+        )
+    )
+    memberships = {row[0]: row for row in rows}
     rooms = {
         g["pk"]: g
-        for g in Group.objects.filter(pk__in={m.group_id for m in memberships.values()})
+        for g in Group.objects.filter(pk__in={row[1] for row in memberships.values()})
         .annotate(
             latest_seq=_latest(Message, "seq", "seq"),
             latest_rev=_latest(Message, "rev", "rev"),
@@ -486,25 +509,26 @@ def check_room_accesses(sockets) -> dict[tuple[int, str | None], RoomCheck]:
         .values("pk", "latest_seq", "latest_rev", "round_id", "round_version")
     }
     sessions = _session_data(key for mid, key in sockets if mid in memberships)
-    people = mutes_and_blockers_of({m.user_id for m in memberships.values()})
+    found = mutes_and_blockers_of({row[2] for row in memberships.values()}) if people else {}
     checks = {}
     for mid, key in sockets:
-        membership = memberships.get(mid)
-        if membership is None:
+        row = memberships.get(mid)
+        if row is None:
             checks[(mid, key)] = RoomCheck(active=False, session_ok=True)
             continue
-        room = rooms[membership.group_id]
-        muted, blocked_by = people[membership.user_id]
+        _pk, group_id, user_id, password, listening, hide_presence, soften = row
+        room = rooms[group_id]
+        muted, blocked_by = found.get(user_id, (None, None))
         checks[(mid, key)] = RoomCheck(
             active=True,
-            session_ok=_signs_in(sessions.get(key), membership.user),
+            session_ok=_signs_in(sessions.get(key), user_id, password),
             latest_seq=room["latest_seq"],
             latest_rev=room["latest_rev"],
-            listening=membership.listening,
-            hide_presence=membership.hide_presence,
+            listening=listening,
+            hide_presence=hide_presence,
             round_id=room["round_id"],
             round_version=room["round_version"],
-            soften_topics=known_topics(membership.soften_topics),
+            soften_topics=known_topics(soften),
             muted_ids=muted,
             blocked_by_ids=blocked_by,
         )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import F, Min, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -32,6 +33,7 @@ __all__ = [
     "feed_occurrences",
     "group_meetings",
     "meeting_occurrences",
+    "next_meeting_times",
     "next_occurrences",
     "upcoming_occurrences",
 ]
@@ -44,28 +46,47 @@ def _upcoming(now=None):
     )
 
 
+def _scheduled_ahead(groups: Iterable[Group]):
+    """The scheduled, not-yet-ended sittings of ``groups``."""
+    return _upcoming(timezone.now()).filter(
+        status=OccurrenceStatus.SCHEDULED, meeting__group_id__in=[g.pk for g in groups]
+    )
+
+
 def next_occurrences(groups: Iterable[Group]) -> dict[int, Occurrence]:
     """The next scheduled, not-yet-ended sitting per group id, in one query.
 
     Groups with nothing coming up are absent from the result. Public facts only (title and
     time), so no permission check: the directory shows them to everyone.
     """
-    ids = [g.pk for g in groups]
-    if not ids:
+    groups = list(groups)
+    if not groups:
         return {}
-    now = timezone.now()
-    scheduled = _upcoming(now).filter(status=OccurrenceStatus.SCHEDULED)
+    scheduled = _scheduled_ahead(groups)
     first = (
         scheduled.filter(meeting__group_id=OuterRef("meeting__group_id"))
         .order_by("starts_at", "pk")
         .values("pk")[:1]
     )
-    rows = (
-        scheduled.filter(meeting__group_id__in=ids)
-        .filter(pk=Subquery(first))
-        .select_related("meeting")
-    )
+    rows = scheduled.filter(pk=Subquery(first)).select_related("meeting")
     return {o.meeting.group_id: o for o in rows}
+
+
+def next_meeting_times(groups: Iterable[Group]) -> dict[int, datetime]:
+    """When each of ``groups`` next meets (its ``next_occurrences`` sitting's start), in one
+    query: the directory's cards need only that, and the earliest start per group is about a
+    third of the database's work of finding each group's first sitting (and no instances)."""
+    groups = list(groups)
+    if not groups:
+        return {}
+    rows = (
+        _scheduled_ahead(groups)
+        .order_by()
+        .values("meeting__group_id")
+        .annotate(first=Min("starts_at"))
+        .values_list("meeting__group_id", "first")
+    )
+    return dict(rows)
 
 
 def _may_see_meetings(user, group: Group) -> bool:

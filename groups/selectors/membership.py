@@ -44,13 +44,15 @@ __all__ = [
 ]
 
 
+_ROOM_KINDS = [GroupKind.CIRCLE, GroupKind.PAIR, GroupKind.PRACTICE]
+
+
 def get_group(slug: str, *, include_pairs: bool = False) -> Group:
     """The circle at ``slug``. A private room (a safe-person pair's, or a member's practice
     space) is only found with ``include_pairs`` (the room itself and moderation): group pages,
     joining, meetings and check-ins are for circles, and a private room's address must not
     lead anywhere else."""
-    private = [GroupKind.PAIR, GroupKind.PRACTICE]
-    kinds = [GroupKind.CIRCLE, *private] if include_pairs else [GroupKind.CIRCLE]
+    kinds = _ROOM_KINDS if include_pairs else [GroupKind.CIRCLE]
     group = Group.objects.filter(slug=slug, kind__in=kinds).first()
     if group is None:
         raise NotFound(_("We couldn't find that group."), code="group_not_found")
@@ -144,11 +146,21 @@ def access_group_as_member(slug: str, user) -> tuple[Group, Membership]:
     persons) are found here too: their two people are its members; and practice rooms, whose
     one member is the member who practises there.
     """
-    group = get_group(slug, include_pairs=True)
-    membership = active_membership(group, user)
+    # One query for the usual case, an active member (every room page and socket); the group
+    # is read on its own only to tell "no such group" from "not a member".
+    membership = (
+        Membership.objects.filter(
+            group__slug=slug, group__kind__in=_ROOM_KINDS, user=user, status=MembershipStatus.ACTIVE
+        )
+        .select_related("group")
+        .first()
+        if user.is_authenticated
+        else None
+    )
     if membership is None:
+        get_group(slug, include_pairs=True)  # NotFound when there is no such group
         raise PermissionDenied(_("This space is for the group's members."), code="not_member")
-    return group, membership
+    return membership.group, membership
 
 
 def access_group_to_manage(slug: str, user) -> Group:

@@ -274,7 +274,10 @@ def _check_rate(group: Group, user) -> None:
 
 def _broadcast(message: Message, event_type: str, *, new: bool = False) -> dict:
     payload = message_payloads([message], new=new)[0]
-    send_event_on_commit(room_group(message.group_id), {"type": event_type, "message": payload})
+    # Not waited for: the room's sockets order messages and changes by seq and rev themselves.
+    send_event_on_commit(
+        room_group(message.group_id), {"type": event_type, "message": payload}, wait=False
+    )
     return payload
 
 

@@ -18,7 +18,6 @@ connection; the ``safe_connection_one_live`` constraint backs this up.
 from __future__ import annotations
 
 import logging
-import secrets
 from datetime import time, timedelta
 
 from django.db import IntegrityError, transaction
@@ -36,21 +35,17 @@ from groups.models import (
     INVITE_NOTE_MAX_CHARS,
     MAX_PENDING_INVITES,
     STATUS_MAX_CHARS,
-    AgreementVersion,
     AvailabilityWindow,
     Group,
     GroupKind,
     InviteStatus,
-    JoinPolicy,
-    Membership,
     MembershipStatus,
-    Role,
     SafeConnection,
     SafePersonInvite,
     SafeStatus,
-    Topic,
 )
 from groups.services.chat import lock_room
+from groups.services.private_rooms import create_private_room
 
 __all__ = [
     "MAX_AVAILABILITY_WINDOWS",
@@ -247,34 +242,6 @@ def _check_answerable(invite: SafePersonInvite, *, now) -> None:
         raise DomainError(_("You've already answered this invitation."), code="invite_answered")
 
 
-def _new_pair_room(a, b, *, now) -> Group:
-    """The private room of two safe persons: unlisted, two seats, invitation only, a short
-    fixed agreement both have accepted, and exactly the two as active members."""
-    room = Group.objects.create(
-        kind=GroupKind.PAIR,
-        name=PAIR_ROOM_NAME,
-        slug=f"pair-{secrets.token_hex(10)}",
-        topic=Topic.CONNECTION,
-        description="",
-        agreement=PAIR_AGREEMENT,
-        capacity=2,
-        join_policy=JoinPolicy.INVITE,
-        is_listed=False,
-        created_at=now,
-    )
-    AgreementVersion.objects.create(group=room, version=1, text=PAIR_AGREEMENT, created_at=now)
-    for user in (a, b):
-        Membership.objects.create(
-            group=room,
-            user=user,
-            role=Role.MEMBER,
-            agreement_version=1,
-            agreement_accepted_at=now,
-            joined_at=now,
-        )
-    return room
-
-
 def accept_safe_person_invite(invite_id: int, *, user) -> SafeConnection:
     """Accept an invitation addressed to ``user``: the two become safe persons, with their own
     room. Every other open invitation between the two (a crossing one) is settled with it."""
@@ -316,7 +283,13 @@ def _accept(invite_id: int, *, user) -> SafeConnection:
             _("You're already safe persons for each other."), code="already_connected"
         )
     low, high = sorted((inviter, user), key=lambda u: u.pk)
-    room = _new_pair_room(low, high, now=now)
+    room = create_private_room(
+        kind=GroupKind.PAIR,
+        name=PAIR_ROOM_NAME,
+        agreement=PAIR_AGREEMENT,
+        members=(low, high),
+        now=now,
+    )
     connection = SafeConnection.objects.create(
         user_low=low, user_high=high, room=room, created_at=now
     )

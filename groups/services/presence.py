@@ -21,6 +21,7 @@ from groups.models import Group, Membership
 from groups.services.chat import _membership
 
 __all__ = [
+    "announce_presence",
     "enter_room",
     "leave_room",
     "presence_snapshot",
@@ -137,13 +138,24 @@ def _announce_presence(group_id: int) -> None:
     )
 
 
-def enter_room(membership: Membership, *, connection_id: str) -> None:
-    """Mark one socket as present and tell the room. Best effort: Redis down only logs."""
+def enter_room(membership: Membership, *, connection_id: str, announce: bool = True) -> None:
+    """Mark one socket as present and tell the room (unless ``announce`` is False: the caller
+    calls ``announce_presence`` itself, once for many sockets). Best effort: Redis down only
+    logs."""
     try:
         _write_presence(membership, connection_id)
-        _announce_presence(membership.group_id)
+        if announce:
+            _announce_presence(membership.group_id)
     except (redis.RedisError, OSError):
         logger.warning("Presence unavailable for group %s.", membership.group_id)
+
+
+def announce_presence(group_id: int) -> None:
+    """Tell the room who is here now. Best effort: Redis down only logs."""
+    try:
+        _announce_presence(group_id)
+    except (redis.RedisError, OSError):
+        logger.warning("Presence unavailable for group %s.", group_id)
 
 
 def refresh_presence(
@@ -184,10 +196,12 @@ def set_away(membership: Membership, *, connection_id: str, away: bool) -> None:
     refresh_presence(membership, connection_id=connection_id, announce=True, away=away)
 
 
-def leave_room(group_id: int, *, connection_id: str) -> None:
+def leave_room(group_id: int, *, connection_id: str, announce: bool = True) -> None:
+    """One socket left the room; tell the room unless ``announce`` is False (as above)."""
     try:
         _redis().hdel(_presence_key(group_id), connection_id)
-        _announce_presence(group_id)
+        if announce:
+            _announce_presence(group_id)
     except (redis.RedisError, OSError):
         logger.warning("Presence unavailable for group %s.", group_id)
 

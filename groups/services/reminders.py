@@ -13,13 +13,15 @@ timeout). Three parts:
   A reminder whose time has already passed when it is (re)computed is not armed: reminders
   are never back-dated. Rows already sent stay sent.
 - **Sending** (``send_due_reminders``, every 30 s from beat): stale claims go back to pending,
-  rows of sittings that already began are dropped, due rows are claimed
+  rows of sittings that already began are dropped, due rows are claimed in batches
   (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL; one conditional update per row on
-  SQLite) and each is sent in its own transaction that re-reads it under a row lock, checks it
-  is still wanted, calls ``notify(..., dedupe_key=f"reminder:{pk}")`` and marks it sent. The
-  notification and the "sent" mark commit together (when a nearer reminder of the same sitting
-  is due as well, only that one goes); a crash before commit leaves the row
-  claimed for the sweep, and the dedupe key makes even a replay of a committed send harmless.
+  SQLite) and each batch is sent in one transaction that re-reads its rows under row locks,
+  checks in a few queries that each is still wanted, makes the notifications with
+  ``notify_many`` (dedupe key ``reminder:<id>``) and marks the rows sent. The notifications and
+  the "sent" marks commit together (when a nearer reminder of the same sitting is due as well,
+  only that one goes); a crash or an error before commit leaves the batch's rows claimed for
+  the sweep, and the dedupe key makes even a replay of a committed send harmless. Their emails
+  go in tasks of a hundred, each over one mail connection (``community.tasks``).
 
 Which-rule and when-rule each live here once; the groups services call ``sync_*`` where the
 facts change (schedules, sittings, RSVPs, memberships) and ``groups.notifications`` does for
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import time as monotonic_time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -47,7 +49,7 @@ from community.models import (
     NotificationPreference,
     User,
 )
-from community.services import notify
+from community.services.bulk_notifications import NotificationDraft, notify_many
 from community.services.preferences import (
     _first_instant_at_or_after,  # the DST-aware wall-clock arithmetic quiet hours already use
     in_quiet_hours,
@@ -76,6 +78,7 @@ __all__ = [
     "reminder_due_at",
     "requeue_stale_claims",
     "send_claimed_reminder",
+    "send_claimed_reminders",
     "send_due_reminders",
     "sync_group_reminders",
     "sync_meeting_reminders",
@@ -94,6 +97,8 @@ CLAIM_TIMEOUT = timedelta(minutes=2)
 # One run of the beat task stops claiming after this long, well inside the soft time limit
 # (60 s); the next run (30 s later) or a concurrent one carries on.
 RUN_BUDGET_SECONDS = 40.0
+# Rows claimed and sent in one transaction: a few queries per batch whatever its size, while
+# its row locks are held for well under a second (bench/reminders.py: about 1,000 a second).
 CLAIM_BATCH = 100
 
 
@@ -395,87 +400,130 @@ def reminder_copy(occurrence: Occurrence, user: User, *, now: datetime) -> tuple
     return title, body
 
 
-def _drop(pk: int) -> None:
-    Reminder.objects.filter(pk=pk, status=ReminderStatus.CLAIMED).update(
+def _drop(pks: Iterable[int]) -> int:
+    return Reminder.objects.filter(pk__in=list(pks), status=ReminderStatus.CLAIMED).update(
         status=ReminderStatus.DROPPED, claimed_at=None
     )
 
 
-def send_claimed_reminder(pk: int, *, now: datetime | None = None) -> str:
-    """Send one claimed reminder; returns "sent", "dropped" or "skipped" (not ours any more).
+def _send_batch(pks: list[int], *, now: datetime) -> Counter:
+    """The body of ``send_claimed_reminders``, inside its transaction."""
+    # Locked in id order, so two runs that ever hold overlapping ids cannot deadlock.
+    rows = list(
+        Reminder.objects.select_for_update(of=("self",))
+        .select_related("occurrence__meeting__group", "user")
+        .filter(pk__in=pks, status=ReminderStatus.CLAIMED)
+        .order_by("pk")
+    )
+    counts = Counter(skipped=len(set(pks)) - len(rows))
+    live = [r for r in rows if r.occurrence.starts_at > now]
+    began = [r.pk for r in rows if r.occurrence.starts_at <= now]
+    occurrence_ids = {r.occurrence_id for r in live}
+    user_ids = {r.user_id for r in live}
+    active = set(
+        Membership.objects.filter(
+            group_id__in={r.occurrence.meeting.group_id for r in live},
+            user_id__in=user_ids,
+            status=MembershipStatus.ACTIVE,
+        ).values_list("group_id", "user_id")
+    )
+    answers = {
+        (o, u): a
+        for o, u, a in Rsvp.objects.filter(
+            occurrence_id__in=occurrence_ids, user_id__in=user_ids
+        ).values_list("occurrence_id", "user_id", "answer")
+    }
+    prefs = _preferences(r.user for r in live)
+    # The nearest lead time among each member's due, not dropped rows of each sitting.
+    nearest: dict[tuple[int, int], int] = {}
+    for o, u, lead in (
+        Reminder.objects.filter(
+            occurrence_id__in=occurrence_ids, user_id__in=user_ids, due_at__lte=now
+        )
+        .exclude(status=ReminderStatus.DROPPED)
+        .values_list("occurrence_id", "user_id", "lead_minutes")
+    ):
+        nearest[(o, u)] = min(lead, nearest.get((o, u), lead))
 
-    One transaction re-reads the row under a row lock and checks it is still claimed and still
-    wanted; the notification and the "sent" mark commit together. If this process dies before
-    the commit, nothing was written and the row waits, claimed, for ``requeue_stale_claims``.
-    """
-    now = now or timezone.now()
-    with transaction.atomic():
-        row = (
-            Reminder.objects.select_for_update(of=("self",))
-            .select_related("occurrence__meeting__group", "user")
-            .filter(pk=pk, status=ReminderStatus.CLAIMED)
-            .first()
-        )
-        if row is None:
-            return "skipped"
+    unwanted, sending, drafts = list(began), [], []
+    links: dict[str, str] = {}
+    for row in live:
         occurrence, user = row.occurrence, row.user
-        if occurrence.starts_at <= now:
-            _drop(pk)
-            return "dropped"
-        is_member = (
-            user.is_active
-            and Membership.objects.filter(
-                group_id=occurrence.meeting.group_id, user=user, status=MembershipStatus.ACTIVE
-            ).exists()
+        group = occurrence.meeting.group
+        wanted = _wanted_leads(
+            occurrence,
+            is_member=user.is_active and (group.pk, user.pk) in active,
+            answer=answers.get((occurrence.pk, user.pk)),
+            prefs=prefs[user.pk],
+            now=now,
         )
-        answer = (
-            Rsvp.objects.filter(occurrence=occurrence, user=user)
-            .values_list("answer", flat=True)
-            .first()
-        )
-        prefs = _preferences([user])[user.pk]
-        if row.lead_minutes not in _wanted_leads(
-            occurrence, is_member=is_member, answer=answer, prefs=prefs, now=now
-        ):
-            _drop(pk)
-            return "dropped"
         if (
-            Reminder.objects.filter(
-                occurrence=occurrence,
-                user=user,
-                lead_minutes__lt=row.lead_minutes,
-                due_at__lte=now,
-            )
-            .exclude(status=ReminderStatus.DROPPED)
-            .exists()
+            row.lead_minutes not in wanted
+            or nearest.get((occurrence.pk, user.pk), row.lead_minutes) < row.lead_minutes
         ):
-            # A nearer reminder for the same sitting is also due (after an outage, or both were
-            # moved before the same quiet hours): that one alone goes, not a burst of two.
-            _drop(pk)
-            return "dropped"
+            # Not wanted any more, or a nearer reminder for the same sitting is also due (after
+            # an outage, or both were moved before the same quiet hours): that one alone goes,
+            # not a burst of two.
+            unwanted.append(row.pk)
+            continue
+        if group.slug not in links:
+            links[group.slug] = reverse("groups:meetings", kwargs={"slug": group.slug})
         title, body = reminder_copy(occurrence, user, now=now)
-        notify(
-            user,
-            kind=NotificationKind.MEETING_REMINDER,
-            title=title,
-            body=body,
-            url=reverse("groups:meetings", kwargs={"slug": occurrence.meeting.group.slug}),
-            dedupe_key=f"reminder:{row.pk}",
+        drafts.append(
+            NotificationDraft(
+                user=user,
+                title=title,
+                body=body,
+                url=links[group.slug],
+                dedupe_key=f"reminder:{row.pk}",
+            )
         )
-        Reminder.objects.filter(pk=pk, status=ReminderStatus.CLAIMED).update(
-            status=ReminderStatus.SENT, sent_at=now
-        )
-    return "sent"
+        sending.append(row.pk)
+    notify_many(drafts, kind=NotificationKind.MEETING_REMINDER)
+    counts["sent"] = Reminder.objects.filter(pk__in=sending, status=ReminderStatus.CLAIMED).update(
+        status=ReminderStatus.SENT, sent_at=now
+    )
+    counts["dropped"] = _drop(unwanted)
+    return counts
+
+
+def send_claimed_reminders(pks: Iterable[int], *, now: datetime | None = None) -> Counter:
+    """Send a batch of claimed reminders; returns how many were "sent", "dropped" and "skipped"
+    (not claimed any more: another run's, or already done).
+
+    One transaction for the batch: it locks the rows that are still claimed, checks in a few
+    queries that each is still wanted (membership, answer, preferences, the sitting not begun,
+    no nearer reminder due), makes the notifications (``notify_many``, deduplicated by
+    ``reminder:<id>``) and marks the rows sent, all committed together. If it fails or the
+    process dies before the commit, nothing of the batch was written and its rows wait,
+    claimed, for ``requeue_stale_claims``; other batches are not affected.
+    """
+    pks = list(pks)
+    if not pks:
+        return Counter()
+    with transaction.atomic():
+        return _send_batch(pks, now=now or timezone.now())
+
+
+def send_claimed_reminder(pk: int, *, now: datetime | None = None) -> str:
+    """Send one claimed reminder; returns "sent", "dropped" or "skipped" (not ours any more)."""
+    counts = send_claimed_reminders([pk], now=now)
+    return next(outcome for outcome in ("sent", "dropped", "skipped") if counts[outcome])
 
 
 def send_due_reminders(
-    *, now: datetime | None = None, budget_seconds: float = RUN_BUDGET_SECONDS
+    *,
+    now: datetime | None = None,
+    budget_seconds: float = RUN_BUDGET_SECONDS,
+    batch: int = CLAIM_BATCH,
 ) -> dict[str, int]:
     """One run of the beat task: sweep stale claims, drop rows of begun sittings, then claim and
-    send due rows in batches until none are due or the time budget is spent.
+    send due rows in batches of ``batch`` until none are due or the time budget is spent.
 
     ``now`` fixes the clock (tests); by default each batch reads the time afresh. Any number
-    of runs may overlap: claims are disjoint and every send is conditional on its claim.
+    of runs may overlap: claims are disjoint and every send is conditional on its claim. A
+    batch that fails raises out of the run: its rows stay claimed for the sweep, the batches
+    before it are sent, and rows not yet claimed wait for the next run.
     """
     fixed = now
     counts = {"requeued": 0, "dropped": 0, "sent": 0, "skipped": 0}
@@ -483,12 +531,11 @@ def send_due_reminders(
     counts["dropped"] = drop_started_reminders(now=fixed)
     deadline = monotonic_time.monotonic() + budget_seconds
     while monotonic_time.monotonic() < deadline:
-        claimed = claim_due_reminders(now=fixed)
+        claimed = claim_due_reminders(now=fixed, limit=batch)
         if not claimed:
             break
-        for pk in claimed:
-            outcome = send_claimed_reminder(pk, now=fixed)
-            counts[outcome] += 1
+        for outcome, n in send_claimed_reminders(claimed, now=fixed).items():
+            counts[outcome] += n
     if counts["sent"] or counts["dropped"] or counts["requeued"]:
         logger.info(
             "reminders: sent=%(sent)d dropped=%(dropped)d requeued=%(requeued)d "

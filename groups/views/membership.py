@@ -4,7 +4,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
+from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -23,7 +24,7 @@ from groups.forms.membership import (
     JoinForm,
     ListeningForm,
 )
-from groups.models import AgreementVersion, Invite, JoinPolicy, JoinRequest
+from groups.models import AgreementVersion, Invite, JoinPolicy, JoinRequest, Topic
 
 
 def _group_or_404(slug):
@@ -36,16 +37,33 @@ def _group_or_404(slug):
 _refusal = refusal
 
 
+_SLUG = "group-slug"  # stands for each card's slug in the group page's address
+
+
 def directory(request):
     form = DirectoryForm(request.GET or None)
     topic = q = ""
     if form.is_valid():
         topic, q = form.cleaned_data["topic"], form.cleaned_data["q"]
     groups = list(selectors.directory_groups(topic=topic, q=q))
-    upcoming = selectors.next_occurrences(groups)
+    upcoming = selectors.next_meeting_times(groups)
+    # What each card shows, worked out here: through template tags and filters it cost a
+    # hundred cards most of the page's time. Each label is translated once for the page
+    # (get_topic_display translates every topic's label on each call), and each card puts its
+    # slug into the group page's address (slugs need no quoting).
+    topics = {value: str(label) for value, label in Topic.choices}
+    policies = {value: str(label) for value, label in POLICY_SHORT.items()}
+    size = _("%(n)s of %(cap)s")
+    url_start, _mark, url_end = reverse("groups:detail", kwargs={"slug": _SLUG}).partition(_SLUG)
     for group in groups:
-        group.next_occurrence = upcoming.get(group.pk)
-        group.policy_label = POLICY_SHORT[group.join_policy]
+        group.page_url = f"{url_start}{group.slug}{url_end}"
+        group.topic_label = topics.get(group.topic, group.topic)
+        group.size_label = size % {"n": group.member_count, "cap": group.capacity}
+        group.policy_label = policies[group.join_policy]
+        starts_at = upcoming.get(group.pk)  # shown on the member's clock, as filters show it
+        local = timezone.localtime(starts_at) if starts_at else None
+        group.next_meeting = local and formats.date_format(local, "l j F, H:i")
+        group.next_meeting_iso = local and local.isoformat()
     mine = list(selectors.my_memberships(request.user))
     unread = selectors.unread_counts(request.user)
     for membership in mine:

@@ -47,7 +47,8 @@ def render_body(text: str) -> SafeString:
 
 
 def _frames(payloads: list[dict], user) -> list[dict]:
-    """Frames as the socket would send them, plus what the server-side template needs."""
+    """Frames as the socket would send them, plus what the server-side markup needs
+    (``groups/templatetags/room_markup.py``)."""
     frames = []
     soften = selectors.content_boundaries(user)
     muted, _blocked_by = selectors.mutes_and_blockers(user.pk)
@@ -56,15 +57,6 @@ def _frames(payloads: list[dict], user) -> list[dict]:
         frame["softened_text"] = _softened_text(frame["softened"])
         frame["body_html"] = render_body(frame["body"])
         frame["created_at"] = datetime.fromisoformat(frame["created"])
-        frame["reaction_buttons"] = [
-            {
-                "value": value,
-                "label": label,
-                "count": frame["reactions"].get(value, 0),
-                "pressed": value in frame["my_reactions"],
-            }
-            for value, label in ReactionKind.choices
-        ]
         frames.append(frame)
     return frames
 

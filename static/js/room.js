@@ -49,7 +49,7 @@
   room.roomApi = { send: (f) => send(f), queue: (f) => queue(f), pending: (id) => outbox.get(id), unqueue: (id) => outbox.delete(id), newClientId: () => newClientId(), el: (...a) => el(...a), showSupport: (f) => showSupport(f), config, t };
   const openedWarnings = new Set(); // seqs whose content note this reader opened
 
-  // --- Rendering (mirrors templates/groups/room/message.html) --------------------------------
+  // --- Rendering (mirrors groups/templatetags/room_markup.py) --------------------------------
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -183,7 +183,7 @@
     return li;
   }
 
-  // A check-in card (mirrors templates/groups/checkins/card.html): "<name> is <presence>",
+  // A check-in card (mirrors the server's, groups/templatetags/room_markup.py): "<name> is <presence>",
   // its feeling words, and its note (the message body) if any.
   function checkInLine(m) {
     const label = (m.check_in && m.check_in.presence_label) || "";

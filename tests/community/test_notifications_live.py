@@ -7,7 +7,6 @@ import threading
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.core import mail
 from django.db import transaction
@@ -22,14 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://localhost:8000")
 # Not emailed by default: these tests leave nothing behind in the Celery queue.
 KIND = NotificationKind.REPORT_OUTCOME
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def layer_kind(request, settings):
-    if request.param == "memory":
-        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    yield request.param
-    await get_channel_layer().flush()
 
 
 async def open_me(user=None, *, origin=ORIGIN):

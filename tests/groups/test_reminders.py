@@ -21,6 +21,7 @@ from groups.services.reminders import (
     QUIET_MARGIN,
     claim_due_reminders,
     reminder_due_at,
+    send_claimed_reminders,
     send_due_reminders,
     sync_meeting_reminders,
 )
@@ -419,16 +420,23 @@ def test_a_send_whose_notification_committed_but_was_re_queued_makes_no_second_o
     assert list(reminders_sent(member)) == [first]
 
 
-def test_two_runs_interleaved_take_different_rows(
-    group, facilitator, django_capture_on_commit_callbacks
-):
-    people = [make_member() for _ in range(6)]
-    with django_capture_on_commit_callbacks(execute=True):
+def hour_ahead_members(group, facilitator, count, capture_on_commit):
+    """``count`` new members of ``group`` who want a reminder an hour ahead (the facilitator
+    none), and a meeting next week: their reminders, all due at the same moment."""
+    people = [make_member() for _ in range(count)]
+    with capture_on_commit(execute=True):
         for person in people:
             make_membership(group, person)
             set_leads(person, [HOUR])
         set_leads(facilitator, [])
     make_meeting(group, actor=facilitator, starts_at=next_local(2, 12, weeks=1))
+    return people
+
+
+def test_two_runs_interleaved_take_different_rows(
+    group, facilitator, django_capture_on_commit_callbacks
+):
+    hour_ahead_members(group, facilitator, 6, django_capture_on_commit_callbacks)
     due = Reminder.objects.first().due_at
     first_run = claim_due_reminders(now=due, limit=3)  # beat process A claims some ...
     assert send_due_reminders(now=due)["sent"] == 3  # ... B runs in full meanwhile
@@ -437,6 +445,66 @@ def test_two_runs_interleaved_take_different_rows(
     assert [send_claimed_reminder(pk, now=due) for pk in first_run] == ["sent"] * 3
     assert reminders_sent().count() == 6
     assert len(set(reminders_sent().values_list("user", flat=True))) == 6
+
+
+def test_a_batch_decides_each_row_on_its_own_and_run_again_sends_nothing_twice(
+    group, facilitator, django_capture_on_commit_callbacks
+):
+    from groups.models import Membership
+
+    people = hour_ahead_members(group, facilitator, 4, django_capture_on_commit_callbacks)
+    removed, changed_mind = people[0], people[1]
+    # Changes the groups services don't make, so only sending time can catch them: a removal
+    # by moderation, and preferences written without a sync.
+    Membership.objects.filter(group=group, user=removed).update(status="removed")
+    NotificationPreference.objects.filter(user=changed_mind).update(reminder_lead_minutes=[DAY])
+    due = Reminder.objects.first().due_at
+    claimed = claim_due_reminders(now=due)
+    assert len(claimed) == 4
+
+    counts = send_claimed_reminders(claimed, now=due)
+    assert (counts["sent"], counts["dropped"], counts["skipped"]) == (2, 2, 0)
+    assert set(reminders_sent().values_list("user", flat=True)) == {p.pk for p in people[2:]}
+    # The same batch handed over again (a retried task, a second beat): every row is done.
+    again = send_claimed_reminders(claimed, now=due)
+    assert (again["sent"], again["dropped"], again["skipped"]) == (0, 0, 4)
+    assert reminders_sent().count() == 2
+
+
+def test_a_batch_that_fails_midway_keeps_its_rows_claimed_and_the_rest_go_on_later_runs(
+    group, facilitator, django_capture_on_commit_callbacks
+):
+    import zoneinfo
+
+    hour_ahead_members(group, facilitator, 6, django_capture_on_commit_callbacks)
+    ordered = list(Reminder.objects.order_by("due_at", "pk"))  # the order they are claimed in
+    due = ordered[0].due_at
+    broken = ordered[3].user_id  # in the second batch of two
+
+    # A row the sending code cannot handle (a time zone no service would write), in the middle
+    # of a batch: the batch fails after the one before it committed.
+    User.objects.filter(pk=broken).update(time_zone="Nowhere/Atlantis")
+    with pytest.raises(zoneinfo.ZoneInfoNotFoundError):
+        send_due_reminders(now=due, batch=2)
+    status = dict(Reminder.objects.values_list("pk", "status"))
+    assert [status[r.pk] for r in ordered] == [
+        ReminderStatus.SENT,
+        ReminderStatus.SENT,
+        ReminderStatus.CLAIMED,  # nothing of the failed batch was written ...
+        ReminderStatus.CLAIMED,
+        ReminderStatus.PENDING,  # ... and the rows after it were never claimed
+        ReminderStatus.PENDING,
+    ]
+    assert set(reminders_sent().values_list("user", flat=True)) == {r.user_id for r in ordered[:2]}
+
+    User.objects.filter(pk=broken).update(time_zone="Europe/London")  # mended
+    # The next run sends the rows nobody had claimed; the failed batch waits for the sweep.
+    assert send_due_reminders(now=due + timedelta(seconds=30), batch=2)["sent"] == 2
+    counts = send_due_reminders(now=due + CLAIM_TIMEOUT + timedelta(seconds=1), batch=2)
+    assert counts["requeued"] == 2 and counts["sent"] == 2
+    assert not Reminder.objects.exclude(status=ReminderStatus.SENT).exists()
+    keys = list(reminders_sent().values_list("dedupe_key", flat=True))
+    assert sorted(keys) == sorted(f"reminder:{r.pk}" for r in ordered)
 
 
 def test_after_an_outage_reminders_before_their_meeting_still_go_and_the_rest_are_dropped(
@@ -528,3 +596,41 @@ def test_two_runs_racing_send_every_reminder_exactly_once():
     keys = list(reminders_sent().values_list("dedupe_key", flat=True))
     assert len(keys) == len(set(keys)) == total
     assert not Reminder.objects.exclude(status=ReminderStatus.SENT).filter(due_at__lte=due).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runners_claiming_at_the_same_moment_take_disjoint_rows():
+    from tests.factories import make_group
+
+    circle = make_group(capacity=20)
+    host = make_member()
+    make_membership(circle, host, role="facilitator")
+    for _ in range(19):
+        make_membership(circle, make_member())
+    make_meeting(circle, actor=host, starts_at=next_local(4, 18, weeks=1))
+    due = Reminder.objects.order_by("due_at").first().due_at  # the day-ahead ones
+    wanted = set(Reminder.objects.filter(due_at__lte=due).values_list("pk", flat=True))
+    assert len(wanted) == 20
+
+    barrier = threading.Barrier(4)
+    taken, errors = [], []
+
+    def runner():
+        try:
+            barrier.wait(timeout=30)
+            while claimed := claim_due_reminders(now=due, limit=2):
+                taken.append(claimed)
+        except Exception as error:  # handed back to the test below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=runner) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    every = [pk for claimed in taken for pk in claimed]
+    assert len(every) == len(set(every))  # no row claimed twice ...
+    assert set(every) == wanted  # ... and none left behind

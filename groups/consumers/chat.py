@@ -33,45 +33,31 @@ from datetime import datetime
 import orjson
 from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.translation import gettext as _
 
 from community.errors import DomainError, PermissionDenied
 from community.realtime import room_group, session_channel_group, user_channel_group
 from groups import selectors, services
-from moderation.matcher import get_matcher
+from groups.consumers.common import _db, _gone
+from groups.consumers.hub import RoomHub
+from groups.consumers.watch import RoomWatch
 
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
-TICK_SECONDS = 2.0
 # How long a socket that the periodic check found behind the database waits for the broadcasts
 # on their way before it reads what is still missing.
 CATCH_UP_GRACE_SECONDS = 0.5
 # How long a live message that arrived ahead of its turn waits for the one before it (crossing
 # broadcasts from two server processes) before the gap is read from the database.
 REORDER_WAIT_SECONDS = 1.5
-# Every this many ticks: refresh presence and re-join the channel groups. The pub/sub layer
-# resubscribes by itself after a Redis restart; this covers a join that failed while Redis was
-# down (and the core layer, which forgets group memberships on a restart).
-REFRESH_EVERY_TICKS = 5
 
 RETRY_AFTER_SECONDS = 3
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_BIG = 1009
-
-
-def _db(function):
-    """Run ``function`` (ORM work) in the database thread, with Django's connection handling.
-
-    Thread-sensitive, as Channels' default: all of a process's database work runs in one
-    thread, in order. Measured against a thread pool (bench/): the pool cost more CPU per
-    message (the GIL changing hands) and gained no throughput on two cores.
-    """
-    return database_sync_to_async(function)
 
 
 def _loads(text: str):
@@ -100,95 +86,6 @@ def _open_room(slug: str, user):
     return membership, position, soften, muted, blocked_by
 
 
-class RoomWatch:
-    """The periodic check of every room socket in this server process (one per event loop).
-
-    Every ``TICK_SECONDS``: one batched ``check_room_accesses`` for all sockets, each socket
-    applies its answer (close, catch up, adopt changes); every ``REFRESH_EVERY_TICKS`` ticks
-    also one Redis round trip refreshes all their presence entries, and each re-joins its
-    channel groups. The task ends when the last socket leaves.
-    """
-
-    _by_loop: dict[int, RoomWatch] = {}
-
-    def __init__(self, loop: asyncio.AbstractEventLoop):
-        self.loop = loop
-        self.sockets: set[ChatConsumer] = set()
-        self.task: asyncio.Task | None = None
-        self.ticks = 0
-
-    @classmethod
-    def of_running_loop(cls) -> RoomWatch:
-        loop = asyncio.get_running_loop()
-        watch = cls._by_loop.get(id(loop))
-        if watch is None or watch.loop is not loop:
-            watch = cls._by_loop[id(loop)] = cls(loop)
-        return watch
-
-    def add(self, socket: ChatConsumer) -> None:
-        self.sockets.add(socket)
-        if self.task is None or self.task.done():
-            self.task = self.loop.create_task(self._run())
-        if not RoomWatch.warmed:
-            # Moderation's compiled rules, before this process's first message needs them.
-            RoomWatch.warmed = True
-            self.loop.create_task(self._warm_up())
-
-    warmed = False
-
-    @staticmethod
-    async def _warm_up() -> None:
-        try:
-            await _db(get_matcher)()
-        except Exception:
-            logger.debug("Matcher warm-up skipped; it is built on first use.", exc_info=True)
-
-    def discard(self, socket: ChatConsumer) -> None:
-        self.sockets.discard(socket)
-
-    async def _run(self) -> None:
-        try:
-            while self.sockets:
-                await asyncio.sleep(TICK_SECONDS)
-                self.ticks += 1
-                try:
-                    await self.tick(refresh=self.ticks % REFRESH_EVERY_TICKS == 0)
-                except Exception:
-                    # The database or Redis hiccuped; the next tick tries again.
-                    logger.warning("Chat socket check failed; retrying.", exc_info=True)
-        finally:
-            if self._by_loop.get(id(self.loop)) is self and not self.sockets:
-                del self._by_loop[id(self.loop)]
-
-    async def tick(self, *, refresh: bool) -> None:
-        sockets = [s for s in self.sockets if not s.closing]
-        if not sockets:
-            return
-        keys = [(s.membership.pk, s.session_key) for s in sockets]
-        # In a thread of its own, not the database thread: a check of a few hundred sockets
-        # takes tens of milliseconds, and the room's sends must not queue behind it.
-        checks = await database_sync_to_async(
-            selectors.check_room_accesses, thread_sensitive=False
-        )(keys)
-        await asyncio.gather(
-            *(s._on_check(checks[key]) for s, key in zip(sockets, keys, strict=True)),
-            return_exceptions=True,
-        )
-        if refresh:
-            alive = [s for s in sockets if not s.closing]
-            for socket in alive:
-                await socket._join_channel_groups()
-            await sync_to_async(services.refresh_presences, thread_sensitive=False)(
-                [(s.membership, s.channel_name, s.away) for s in alive]
-            )
-
-
-def _gone(error: Exception) -> bool:
-    """Did sending fail because the client already went away (uvicorn's ``ClientDisconnected``)?
-    Then there is nobody to tell and nothing to log: its disconnect event follows."""
-    return type(error).__name__ == "ClientDisconnected"
-
-
 def _number(value) -> bool:
     """A non-negative integer from JSON (true/false are not numbers here)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
@@ -205,6 +102,12 @@ def _echo(client_id):
     return None
 
 
+async def _after(previous: asyncio.Task | None, handler, event: dict) -> None:
+    if previous is not None:
+        await asyncio.wait([previous])  # its outcome is its own; only its end matters here
+    await handler(event)
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
     membership = None
     delivered: int = 0  # the highest seq this socket delivered (or knows the client has)
@@ -212,6 +115,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     round_mark: tuple[int, int] = (0, 0)  # the newest (round id, version) delivered
     _owed: tuple[int, int] = (0, 0)  # (seq, rev) the periodic check saw; caught up if not live
     watch: RoomWatch | None = None
+    hub: RoomHub | None = None
+    # The last event handed to this socket in a task and not handled yet (``post``).
+    mailbox: asyncio.Task | None = None
+    watch_slice = 0  # which of the watch's slices checks this socket
     closing = False
     soften: frozenset[str] = frozenset()  # the member's content boundaries (topics to fold)
     away = False  # this socket stepped away ("taking a break"); presence refreshes keep it
@@ -267,11 +174,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.channel_groups = [room_group(self.group.pk), user_channel_group(self.user.pk)]
         if self.session_key:
             self.channel_groups.append(session_channel_group(self.session_key))
-        await self._join_channel_groups()
         await self.accept()
+        # Through the process's hub: one channel for all its room sockets' groups. Only once
+        # accepted: the hub hands events over at any time, not after connect() as Channels'
+        # own dispatch does. What is broadcast before the join, the client's resume brings.
+        self.hub = RoomHub.of_running_loop(self.channel_layer)
+        await self.hub.join(self, self.channel_groups)
+        # Announced with whoever else arrives or leaves in the next moment: one presence
+        # broadcast for a burst of reconnections, not one each.
         await sync_to_async(services.enter_room, thread_sensitive=False)(
-            self.membership, connection_id=self.channel_name
+            self.membership, connection_id=self.channel_name, announce=False
         )
+        self.hub.announce_presence_soon(self.group.pk)
         self.watch = RoomWatch.of_running_loop()
         self.watch.add(self)
 
@@ -281,24 +195,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.watch.discard(self)
         for timer in self._gap_timers.values():
             timer.cancel()
-        for name in self.channel_groups:
-            try:
-                await self.channel_layer.group_discard(name, self.channel_name)
-            except Exception:
-                logger.warning("Could not leave channel group %s (Redis down?).", name)
+        if self.hub is not None:
+            await self.hub.leave(self, self.channel_groups)
         if self.membership is not None:
+            # With the others who come and go meanwhile, through the hub (see connect()).
             await sync_to_async(services.leave_room, thread_sensitive=False)(
-                self.group.pk, connection_id=self.channel_name
+                self.group.pk, connection_id=self.channel_name, announce=self.hub is None
             )
+            if self.hub is not None:
+                self.hub.announce_presence_soon(self.group.pk)
 
-    async def _join_channel_groups(self) -> None:
-        for name in self.channel_groups:
-            try:
-                await self.channel_layer.group_add(name, self.channel_name)
-            except Exception:
-                # Redis is down: the periodic refresh joins again once it is back, and the
-                # database catch-up delivers what was missed meanwhile.
-                logger.warning("Could not join channel group %s (Redis down?).", name)
+    def busy(self) -> bool:
+        """Is a frame, catch-up or check holding this socket (its lock)? Then an event waits
+        its turn in the mailbox (``RoomHub.deliver``)."""
+        return self._lock.locked()
+
+    def post(self, handler, event: dict) -> None:
+        """Handle ``event`` once everything handed to this socket before it is handled."""
+        task = asyncio.get_running_loop().create_task(_after(self.mailbox, handler, event))
+        self.mailbox = task
+        task.add_done_callback(self._delivered)
+
+    def _delivered(self, task: asyncio.Task) -> None:
+        if self.mailbox is task:
+            self.mailbox = None
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("A room socket's event failed.", exc_info=task.exception())
 
     async def _close(self, code: int) -> None:
         if not self.closing:
@@ -817,7 +739,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.membership.listening = check.listening
         self.membership.hide_presence = check.hide_presence
         self.soften = check.soften_topics
-        await self._set_people(check.muted_ids, check.blocked_by_ids)
+        if check.muted_ids is not None:
+            await self._set_people(check.muted_ids, check.blocked_by_ids)
         if changed:
             await sync_to_async(services.refresh_presence, thread_sensitive=False)(
                 self.membership, connection_id=self.channel_name, announce=True, away=self.away
