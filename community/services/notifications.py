@@ -118,6 +118,14 @@ def _email_to_finish(existing: Notification) -> bool:
     )
 
 
+def _repeated(existing: Notification) -> Notification:
+    """``notify`` called again for a notification that exists: finish its email if the first
+    call could not (``_email_to_finish``) and return it."""
+    if _email_to_finish(existing):
+        transaction.on_commit(lambda: _enqueue_email(existing.pk))
+    return existing
+
+
 def _new_notification(
     user: User, prefs: NotificationPreference, *, kind: str, title: str, now: datetime, **fields
 ) -> Notification | None:
@@ -168,9 +176,7 @@ def notify(
         if dedupe_key:
             existing = Notification.objects.filter(user=user, dedupe_key=dedupe_key).first()
             if existing is not None:
-                if _email_to_finish(existing):
-                    transaction.on_commit(lambda: _enqueue_email(existing.pk))
-                return existing
+                return _repeated(existing)
         now = timezone.now()
         notification = _new_notification(
             user,
@@ -190,8 +196,11 @@ def notify(
         except IntegrityError:
             if not dedupe_key:
                 raise
-            # Another transaction made it first (and has committed): return that one.
-            return Notification.objects.get(user=user, dedupe_key=dedupe_key)
+            # Another transaction made it first and has committed: a worker killed in its
+            # COMMIT, say, whose backend finished the commit after this call had looked (the
+            # foreign keys are checked at commit; tests/chaos/test_celery_kills.py). Its email
+            # was never queued, so this is a repeat like any other.
+            return _repeated(Notification.objects.get(user=user, dedupe_key=dedupe_key))
         if notification.in_app:
             send_event_on_commit(
                 notification_channel_group(user.pk),

@@ -343,3 +343,17 @@ def _peer_gone(sock) -> bool:
         return True
     finally:
         sock.setblocking(True)
+
+
+def until(condition, timeout: float = 60, what: str = "") -> None:
+    """Wait (from a test, against the test database) until ``condition()`` holds; fail with
+    ``what`` after ``timeout`` seconds. Each try sees the database afresh."""
+    from django.db import close_old_connections
+
+    deadline = time.monotonic() + timeout
+    while True:
+        close_old_connections()
+        if condition():
+            return
+        assert time.monotonic() < deadline, f"timed out waiting for {what or condition}"
+        time.sleep(0.1)

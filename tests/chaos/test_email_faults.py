@@ -12,30 +12,18 @@ import os
 import re
 import socket
 import subprocess
-import time
 
 import pytest
-from django.db import close_old_connections
 
 from community.celery import app
 from community.models import Notification, NotificationKind, User
 from community.services import notify
-from tests.chaos.services import CeleryProcess, SmtpSink
+from tests.chaos.services import CeleryProcess, SmtpSink, until
 from tests.servers import test_database_url as database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RETRIES = 2
-
-
-def until(condition, timeout: float = 60, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        close_old_connections()
-        if condition():
-            return
-        assert time.monotonic() < deadline, f"timed out waiting for {what or condition}"
-        time.sleep(0.1)
 
 
 @pytest.fixture
