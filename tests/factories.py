@@ -139,3 +139,17 @@ def install_seed_data():
     )
     install_default_rules(FlagRule, now=timezone.now())
     bump_rules_version()
+
+
+def seed_for_database_tests(request) -> None:
+    """``install_seed_data`` for a test that uses the database (through the ``django_db`` mark
+    or the ``db``/``transactional_db`` fixture), nothing for one that doesn't: the body of the
+    autouse seed fixtures in the companion's and moderation's conftests."""
+    if request.node.get_closest_marker("django_db") is None:
+        for name in ("transactional_db", "db"):
+            if name in request.fixturenames:
+                request.getfixturevalue(name)
+                break
+        else:
+            return
+    install_seed_data()

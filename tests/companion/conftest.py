@@ -10,20 +10,13 @@ from companion.models import PracticeSpace
 from companion.services import open_practice_space
 from groups import services as group_services
 from groups.models import Message, MessageKind
-from tests.factories import install_seed_data
+from tests.factories import seed_for_database_tests
 
 
 @pytest.fixture(autouse=True)
 def _seed_data(request):
     """The default crisis rules and resources, for every test that uses the database."""
-    if request.node.get_closest_marker("django_db") is None:
-        for name in ("transactional_db", "db"):
-            if name in request.fixturenames:
-                request.getfixturevalue(name)
-                break
-        else:
-            return
-    install_seed_data()
+    seed_for_database_tests(request)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from groups import services as group_services
 from moderation import services
 from moderation.models import QueueItem
-from tests.factories import install_seed_data
+from tests.factories import seed_for_database_tests
 
 FLAGGED = "Honestly, nobody likes you in this circle."
 HELD = "You can call me on 07700 900123 any evening."
@@ -19,14 +19,7 @@ ORDINARY = "Thank you all for listening tonight."
 def _seed_data(request):
     """The default rules and crisis resources as the data migrations install them, for every
     moderation test that uses the database (see ``install_seed_data``)."""
-    if request.node.get_closest_marker("django_db") is None:
-        for name in ("transactional_db", "db"):
-            if name in request.fixturenames:
-                request.getfixturevalue(name)
-                break
-        else:
-            return
-    install_seed_data()
+    seed_for_database_tests(request)
 
 
 def post(group, author, body=ORDINARY):
