@@ -26,8 +26,12 @@ MEMBERS_PER_ROOM = 12
 MEMBER_RATE = 0.8
 
 
+STARTED = time.monotonic()
+
+
 def log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    """A progress line, stamped with the seconds since the run started (where the time goes)."""
+    print(f"[{time.monotonic() - STARTED:4.0f} s] {text}", file=sys.stderr, flush=True)
 
 
 def free_port() -> int:

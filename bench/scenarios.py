@@ -4,7 +4,6 @@ scripts of their own)."""
 from __future__ import annotations
 
 import math
-import statistics
 
 from bench.harness import (
     MEMBER_RATE,
@@ -44,9 +43,13 @@ def scenario_a(servers, rooms, cfg, work) -> dict:
     return out
 
 
-def scenario_b(servers, all_rooms, cfg, work, calibration: dict) -> dict:
+def scenario_b(servers, all_rooms, cfg, work, calibration: dict, *, deadline: float) -> dict:
+    """``deadline``: the wall-clock time (``time.time()``) the run should end by. Each server
+    gets its search and one hold whatever the clock says; a second hold, only if it would end
+    before ``deadline`` less what the servers after it need for theirs."""
     out = {}
-    for kind, server in servers.items():
+    each = cfg["budget_seconds"] + cfg["hold_seconds"] + 30  # the search, a hold, connecting
+    for i, (kind, server) in enumerate(servers.items()):
         # Start the search near half of what (a)'s CPU per message predicts one core carries,
         # with rooms enough for three times that (each member sends at most 0.8 a second).
         known = calibration.get(kind) or {}
@@ -73,6 +76,8 @@ def scenario_b(servers, all_rooms, cfg, work, calibration: dict) -> dict:
             "p99_limit_ms": 100.0,
             "budget_seconds": cfg["budget_seconds"],
             "hold_attempts": cfg["hold_attempts"],
+            "hold_fraction": cfg.get("hold_fraction", 1.0),
+            "holds_until": deadline - (len(servers) - 1 - i) * each,
         }
         log(
             f"(b) {kind}: {len(rooms)} rooms, searching from {start} messages/s, holding the "
@@ -169,19 +174,22 @@ def scenario_d(server, rooms, cfg, work) -> dict:
 
 
 def scenario_e(server, rooms, cfg, work) -> dict:
+    """The room page and the directory, each under ``clients`` concurrent clients: back to back
+    (the most it serves), and each client once every ``pace`` seconds. Every room page client is
+    a different member, each asking for their own room; the directory's clients are one member
+    of each room."""
     out = {}
-    paths = {"room": f"/groups/{rooms[0]['slug']}/room/", "directory": "/groups/"}
-    cookies = [s for r in rooms for s in r["sessions"][:1]]  # one member of each room
+    visits = [
+        [f"/groups/{room['slug']}/room/", room["sessions"][(i // len(rooms)) % MEMBERS_PER_ROOM]]
+        for i in range(cfg["clients"])
+        for room in [rooms[i % len(rooms)]]
+    ]
+    cookies = [r["sessions"][0] for r in rooms]
     runs = [("closed loop", 0)]
     if cfg["pace"]:
         runs.append((f"each client every {cfg['pace']:g} s", cfg["pace"]))
     for label, pace in runs:
-        for name, path in paths.items():
-            # The room page for each client's own room.
-            if name == "room":
-                specs_paths = [f"/groups/{r['slug']}/room/" for r in rooms]
-            else:
-                specs_paths = [path]
+        for name in ("room", "directory"):
             log(f"(e) {name} page, {cfg['clients']} clients, {label}")
             spec = {
                 "mode": "http",
@@ -190,25 +198,21 @@ def scenario_e(server, rooms, cfg, work) -> dict:
                 "clients": cfg["clients"],
                 "seconds": cfg["seconds"],
                 "pace": pace,
-                "paths": specs_paths if name == "directory" else specs_paths[:1],
-                "cookies": cookies[:1] if name == "room" else cookies,
+                "paths": ["/groups/"],
+                "cookies": cookies,
             }
+            if name == "room":
+                spec["visits"] = visits
             result, events = run_loadgen(spec, server, work, 300)
-            merged = {"requests": 0, "per_s": 0.0, "statuses": {}}
-            times_p50, times_p95, maxes = [], [], []
-            for stats in result["paths"].values():
-                merged["requests"] += stats["requests"]
-                merged["per_s"] += stats["per_s"]
-                for k, v in stats["statuses"].items():
-                    merged["statuses"][k] = merged["statuses"].get(k, 0) + v
-                times_p50.append(stats["p50_ms"] or 0)
-                times_p95.append(stats["p95_ms"] or 0)
-                maxes.append(stats["max_ms"] or 0)
-            merged.update(
-                p50_ms=statistics.median(times_p50),
-                p95_ms=max(times_p95),
-                max_ms=max(maxes),
+            stats = result["paths"]["*"]
+            out[f"{name}, {label}"] = {
+                "requests": stats["requests"],
+                "per_s": stats["per_s"],
+                "statuses": stats["statuses"],
+                "p50_ms": stats["p50_ms"],
+                "p95_ms": stats["p95_ms"],
+                "max_ms": stats["max_ms"],
+                "members": len({v[1] for v in visits}) if name == "room" else len(cookies),
                 **between(events, "measure_start", "measure_end"),
-            )
-            out[f"{name}, {label}"] = merged
+            }
     return out

@@ -9,17 +9,17 @@ database before sending a newer one. Two broadcasts often cross on their way (ea
 process publishes its own senders' messages), so a message that arrives just ahead of its turn
 waits up to ``REORDER_WAIT_SECONDS`` for the one before it before the gap is read from the
 database. Changes to stored messages (edits, deletions, hides, reactions) are numbered per group
-by ``rev`` and handled the same way. A periodic check (every ``TICK_SECONDS``) re-authorises the
-socket and catches up on broadcasts the channel layer dropped, so a lost broadcast costs at most
-a tick of latency even if nothing else follows it. The check is batched: each server process
+by ``rev`` and handled the same way. A periodic check (every ``watch.TICK_SECONDS``)
+re-authorises the socket and catches up on broadcasts the channel layer dropped, so a lost
+broadcast costs at most a tick of latency even if nothing else follows it. The check is batched: each server process
 re-checks all its room sockets together (``RoomWatch``), in a few queries however many there
 are, so idle sockets cost next to nothing.
 
 Re-authorisation: a membership saved through a service (leave, removal, ban) sends
 ``membership.changed`` to the member's user group and the socket re-checks at once; anything
 else (a raw update, a deactivated account, a session deleted elsewhere) is caught by the
-periodic check within ``TICK_SECONDS``. Every frame that reads or writes the room is authorised
-again by the selector or service it reaches. So there is no per-frame query beyond the one the
+periodic check within ``watch.TICK_SECONDS``. Every frame that reads or writes the room is
+authorised again by the selector or service it reaches. So there is no per-frame query beyond the one the
 frame's own work needs, and a removed member is out within seconds, never minutes.
 """
 
@@ -28,12 +28,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from datetime import datetime
 
 import orjson
 from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.utils.translation import gettext as _
 
 from community.errors import DomainError, PermissionDenied
@@ -54,6 +57,9 @@ CATCH_UP_GRACE_SECONDS = 0.5
 REORDER_WAIT_SECONDS = 1.5
 
 RETRY_AFTER_SECONDS = 3
+# Where a broadcast event keeps its encoded frames while the process's sockets deliver it
+# (``ChatConsumer._frame_text``); the hub hands every socket the same event.
+FRAMES_KEY = "frames"
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -130,6 +136,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- Connection ---------------------------------------------------------------------------
 
+    async def __call__(self, scope, receive, send):
+        """Serve the socket: its frames, one at a time, until it closes.
+
+        Channels' own ``__call__`` gives every consumer a channel of its own on the layer (with
+        the pub/sub layer a Redis subscription, a queue and a task waiting on it) and waits for
+        that channel and the client together, a task per frame. A room socket hears the layer
+        only through its process's hub (``RoomHub``), so it has no channel: frames are read and
+        handled in turn, and the socket costs a few objects of its own while idle (scenario
+        (c) in bench/, docs/performance.md).
+        """
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        # Names this connection in the room's presence (several tabs are several connections).
+        self.connection_id = f"room.{secrets.token_hex(12)}"
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
     async def dispatch(self, message):
         """Run the handler for ``message`` (a client frame or a channel layer event).
 
@@ -148,7 +175,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.channel_groups: list[str] = []
         self._lock = asyncio.Lock()
         # Live broadcasts that arrived ahead of their turn, by mark ("delivered" for seq,
-        # "delivered_rev" for rev): number -> (payload, frame type).
+        # "delivered_rev" for rev): number -> (payload, frame type, the broadcast's frames).
         self._ahead: dict[str, dict[int, tuple[dict, str]]] = {"delivered": {}, "delivered_rev": {}}
         self._gap_timers: dict[str, asyncio.TimerHandle] = {}
         user = self.scope.get("user")
@@ -183,7 +210,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Announced with whoever else arrives or leaves in the next moment: one presence
         # broadcast for a burst of reconnections, not one each.
         await sync_to_async(services.enter_room, thread_sensitive=False)(
-            self.membership, connection_id=self.channel_name, announce=False
+            self.membership, connection_id=self.connection_id, announce=False
         )
         self.hub.announce_presence_soon(self.group.pk)
         self.watch = RoomWatch.of_running_loop()
@@ -200,7 +227,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.membership is not None:
             # With the others who come and go meanwhile, through the hub (see connect()).
             await sync_to_async(services.leave_room, thread_sensitive=False)(
-                self.group.pk, connection_id=self.channel_name, announce=self.hub is None
+                self.group.pk, connection_id=self.connection_id, announce=self.hub is None
             )
             if self.hub is not None:
                 self.hub.announce_presence_soon(self.group.pk)
@@ -345,7 +372,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.group, user=self.user, hidden=hidden
         )
         await sync_to_async(services.refresh_presence, thread_sensitive=False)(
-            self.membership, connection_id=self.channel_name, announce=True, away=self.away
+            self.membership, connection_id=self.connection_id, announce=True, away=self.away
         )
 
     async def frame_away(self, frame):
@@ -358,7 +385,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.away = away
         await sync_to_async(services.set_away, thread_sensitive=False)(
-            self.membership, connection_id=self.channel_name, away=away
+            self.membership, connection_id=self.connection_id, away=away
         )
 
     async def frame_help(self, frame):
@@ -513,12 +540,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- Events from the channel layer --------------------------------------------------------
 
     async def chat_message(self, event):
-        await self._live(event["message"], frame_type="message", number="seq", mark="delivered")
+        await self._live(
+            event["message"],
+            frame_type="message",
+            number="seq",
+            mark="delivered",
+            frames=event.setdefault(FRAMES_KEY, {}),
+        )
 
     async def chat_update(self, event):
-        await self._live(event["message"], frame_type="update", number="rev", mark="delivered_rev")
+        await self._live(
+            event["message"],
+            frame_type="update",
+            number="rev",
+            mark="delivered_rev",
+            frames=event.setdefault(FRAMES_KEY, {}),
+        )
 
-    async def _live(self, payload: dict, *, frame_type: str, number: str, mark: str) -> None:
+    async def _live(
+        self, payload: dict, *, frame_type: str, number: str, mark: str, frames: dict
+    ) -> None:
         """Deliver a broadcast in order: new messages by ``seq``, changes by ``rev``.
 
         Already delivered (from the database or an earlier broadcast): dropped. Ahead of the
@@ -534,13 +575,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 if n <= getattr(self, mark):
                     return
                 if n > getattr(self, mark) + 1:
-                    self._ahead[mark][n] = (payload, frame_type)
+                    self._ahead[mark][n] = (payload, frame_type, frames)
                     if mark not in self._gap_timers:
                         self._gap_timers[mark] = asyncio.get_running_loop().call_later(
                             REORDER_WAIT_SECONDS, self._fill_gap_soon, mark
                         )
                     return
-                await self._deliver(payload, frame_type, number, mark)
+                await self._deliver(payload, frame_type, number, mark, frames)
                 await self._flush_ahead(mark)
             except DomainError:
                 await self._close(CLOSE_FORBIDDEN)
@@ -554,10 +595,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # The database hiccuped mid catch-up: the periodic check delivers it instead.
         logger.warning("Chat delivery failed; the next check catches up.", exc_info=True)
 
-    async def _deliver(self, payload: dict, frame_type: str, number: str, mark: str) -> None:
+    async def _deliver(
+        self, payload: dict, frame_type: str, number: str, mark: str, frames: dict
+    ) -> None:
         if self._may_see(payload):
-            await self._send_json(self._frame(payload, frame_type))
+            await self.send(text_data=self._frame_text(payload, frame_type, frames))
         setattr(self, mark, payload[number])
+
+    def _frame_text(self, payload: dict, frame_type: str, frames: dict) -> str:
+        """A broadcast's frame for this reader, encoded. ``frames``: what this process's
+        sockets already encoded of the same broadcast, by what the frame depends on of the
+        reader (``selectors.frame_variant``): in a room of twelve usually two encodings, the
+        author's and everyone else's, instead of twelve."""
+        key = selectors.frame_variant(
+            payload, viewer_id=self.user.pk, soften=self.soften, muted=self.muted
+        )
+        text = frames.get(key)
+        if text is None:
+            text = frames[key] = _dumps(self._frame(payload, frame_type))
+        return text
 
     async def _flush_ahead(self, mark: str) -> None:
         """Send what waited and is now next in line; forget what was delivered meanwhile.
@@ -568,8 +624,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if n <= getattr(self, mark):
                 del ahead[n]
             elif n == getattr(self, mark) + 1:
-                payload, frame_type = ahead.pop(n)
-                await self._deliver(payload, frame_type, number, mark)
+                payload, frame_type, frames = ahead.pop(n)
+                await self._deliver(payload, frame_type, number, mark, frames)
             else:
                 break
         if not ahead and mark in self._gap_timers:
@@ -743,7 +799,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._set_people(check.muted_ids, check.blocked_by_ids)
         if changed:
             await sync_to_async(services.refresh_presence, thread_sensitive=False)(
-                self.membership, connection_id=self.channel_name, announce=True, away=self.away
+                self.membership, connection_id=self.connection_id, announce=True, away=self.away
             )
         if check.latest_seq > self.delivered or check.latest_rev > self.delivered_rev:
             # Usually the broadcast is on its way (committed just before the check read the

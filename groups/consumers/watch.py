@@ -122,5 +122,5 @@ class RoomWatch:
             for hub in {s.hub for s in alive if s.hub is not None}:
                 await hub.refresh()
             await sync_to_async(services.refresh_presences, thread_sensitive=False)(
-                [(s.membership, s.channel_name, s.away) for s in alive]
+                [(s.membership, s.connection_id, s.away) for s in alive]
             )

@@ -10,4 +10,5 @@ from groups.selectors.connections import *  # noqa: F403
 from groups.selectors.meetings import *  # noqa: F403
 from groups.selectors.membership import *  # noqa: F403 -- the package's public face
 from groups.selectors.people import *  # noqa: F403
+from groups.selectors.room import *  # noqa: F403
 from groups.selectors.rounds import *  # noqa: F403

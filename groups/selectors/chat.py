@@ -53,6 +53,7 @@ __all__ = [
     "check_room_access",
     "check_room_accesses",
     "frame_for_viewer",
+    "frame_variant",
     "latest_position",
     "latest_seq",
     "message_payloads",
@@ -108,12 +109,16 @@ def _check_in_cards(messages: list[Message]) -> dict[int, dict]:
         "message_id", "presence", "feelings"
     )
     return {
-        message_id: {
-            "presence": presence,
-            "presence_label": str(Presence(presence).label),
-            "feelings": [str(Feeling(f).label) for f in feelings if f in Feeling.values],
-        }
-        for message_id, presence, feelings in rows
+        message_id: check_in_card(presence, feelings) for message_id, presence, feelings in rows
+    }
+
+
+def check_in_card(presence: int, feelings: list[str]) -> dict:
+    """What a check-in card shows of its check-in (``presence`` and ``feelings`` as stored)."""
+    return {
+        "presence": presence,
+        "presence_label": str(Presence(presence).label),
+        "feelings": [str(Feeling(f).label) for f in feelings if f in Feeling.values],
     }
 
 
@@ -214,6 +219,25 @@ def frame_for_viewer(
             kind for kind in _REACTION_KINDS if viewer_id in reactors.get(kind, ())
         ]
     return frame
+
+
+def frame_variant(payload: dict, *, viewer_id: int, soften=frozenset(), muted=frozenset()):
+    """What of the reader ``frame_for_viewer`` reads, as a key: two readers with the same key
+    get the same frame from the same payload (``tests/groups/test_frame_variants.py`` holds
+    them to it). The room's sockets encode a broadcast once per key, not once per reader:
+    in a room of twelve, usually two frames (the author's and everyone else's).
+
+    Keep it in step with ``frame_for_viewer``: every input that depends on the reader is here.
+    """
+    author = payload.get("author_id")
+    reactors = payload.get("reactors")
+    mine = author == viewer_id
+    return (
+        mine,
+        frozenset(payload.get("topics") or ()) & soften if soften and not mine else None,
+        bool(muted) and not mine and author in muted,
+        tuple(k for k in _REACTION_KINDS if viewer_id in reactors.get(k, ())) if reactors else (),
+    )
 
 
 def access_room_membership(membership_id: int) -> Membership:

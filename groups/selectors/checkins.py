@@ -13,6 +13,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.db import connection
 from django.db.models import Exists, OuterRef
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
@@ -68,12 +69,17 @@ def should_offer_check_in(user, *, now: datetime | None = None) -> bool:
     or said "not today") earlier on their local today."""
     if not user.is_authenticated:
         return False
-    answered = (
-        RoomPreference.objects.filter(user=user)
-        .values_list("check_in_offered_on", flat=True)
-        .first()
-    )
-    return answered != local_date(user, now=now)
+    # In SQL: this runs for every room page, and the ORM took longer to build the query than
+    # the database to answer it.
+    field = RoomPreference._meta.get_field("check_in_offered_on")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {connection.ops.quote_name(RoomPreference._meta.db_table)} "  # noqa: S608 -- a table name; values are parameters
+            f"WHERE user_id = %s AND {connection.ops.quote_name(field.column)} = %s",
+            [user.pk, field.get_db_prep_value(local_date(user, now=now), connection)],
+        )
+        answered_today = cursor.fetchone() is not None
+    return not answered_today
 
 
 def my_check_ins(user, *, limit: int = HISTORY_MAX_ENTRIES) -> list[CheckIn]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -148,19 +150,64 @@ def access_group_as_member(slug: str, user) -> tuple[Group, Membership]:
     """
     # One query for the usual case, an active member (every room page and socket); the group
     # is read on its own only to tell "no such group" from "not a member".
-    membership = (
-        Membership.objects.filter(
-            group__slug=slug, group__kind__in=_ROOM_KINDS, user=user, status=MembershipStatus.ACTIVE
-        )
-        .select_related("group")
-        .first()
-        if user.is_authenticated
-        else None
-    )
+    membership = _room_membership(slug, user) if user.is_authenticated else None
     if membership is None:
         get_group(slug, include_pairs=True)  # NotFound when there is no such group
         raise PermissionDenied(_("This space is for the group's members."), code="not_member")
     return membership.group, membership
+
+
+def _room_membership(slug: str, user) -> Membership | None:
+    """``user``'s active membership of the room group at ``slug``, its group loaded: what
+    ``Membership.objects.filter(group__slug=slug, group__kind__in=_ROOM_KINDS, user=user,
+    status=ACTIVE).select_related("group").first()`` reads, or None.
+
+    In SQL, read into the same model instances: every room page and socket starts here, and
+    the ORM spent about a millisecond building this query, several times the database's time.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _room_membership_sql(), [slug, *_ROOM_KINDS, user.pk, MembershipStatus.ACTIVE]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    width = len(Membership._meta.concrete_fields)
+    membership = _instance(Membership, row[:width])
+    membership.group = _instance(Group, row[width:])
+    return membership
+
+
+@functools.cache
+def _room_membership_sql() -> str:
+    qn = connection.ops.quote_name
+    columns = ", ".join(
+        [f"m.{qn(f.column)}" for f in Membership._meta.concrete_fields]
+        + [f"g.{qn(f.column)}" for f in Group._meta.concrete_fields]
+    )
+    kinds = ", ".join(["%s"] * len(_ROOM_KINDS))
+    memberships, groups = qn(Membership._meta.db_table), qn(Group._meta.db_table)
+    return (
+        f"SELECT {columns} FROM {memberships} m JOIN {groups} g ON g.id = m.group_id "  # noqa: S608 -- only the models' table and column names; values are parameters
+        f"WHERE g.slug = %s AND g.kind IN ({kinds}) AND m.user_id = %s AND m.status = %s "
+        f"ORDER BY m.id LIMIT 1"
+    )
+
+
+def _instance(model, values):
+    """A ``model`` instance from the database's values of its concrete fields, in their order,
+    converted as the ORM converts them (SQLite hands back times, UUIDs and JSON as text)."""
+    fields = model._meta.concrete_fields
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        column = field.get_col(model._meta.db_table)
+        for step in (
+            *connection.ops.get_db_converters(column),
+            *field.get_db_converters(connection),
+        ):
+            value = step(value, column, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
 def access_group_to_manage(slug: str, user) -> Group:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime
 
@@ -9,7 +10,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
-from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
@@ -33,32 +33,40 @@ def render_body(text: str) -> SafeString:
     """Plain text as HTML: everything escaped, http(s) links clickable, nothing else.
 
     Line breaks are kept by CSS (``white-space: pre-wrap``), so the text is not reflowed.
+    ``html.escape`` is what Django's ``escape`` and ``format_html`` do to text, without their
+    checks for lazy strings: this runs for every message of every room page.
     """
     parts, last = [], 0
     for match in _LINK.finditer(text):
-        parts.append(escape(text[last : match.start()]))
-        url = match.group(0)
-        parts.append(
-            format_html('<a href="{}" rel="nofollow noopener noreferrer">{}</a>', url, url)
-        )
+        parts.append(html.escape(text[last : match.start()]))
+        url = html.escape(match.group(0))
+        parts.append(f'<a href="{url}" rel="nofollow noopener noreferrer">{url}</a>')
         last = match.end()
-    parts.append(escape(text[last:]))
+    parts.append(html.escape(text[last:]))
     return mark_safe("".join(parts))  # noqa: S308 -- every piece above is escaped
 
 
 def _frames(payloads: list[dict], user) -> list[dict]:
-    """Frames as the socket would send them, plus what the server-side markup needs
-    (``groups/templatetags/room_markup.py``)."""
-    frames = []
+    """``payloads`` as the page draws them for ``user``: the frames ``selectors.room_page``
+    makes from the database, made from given payloads (``tests/community/test_injection.py``
+    sends generated text through here)."""
     soften = selectors.content_boundaries(user)
     muted, _blocked_by = selectors.mutes_and_blockers(user.pk)
-    for payload in payloads:
-        frame = selectors.frame_for_viewer(payload, viewer_id=user.pk, soften=soften, muted=muted)
-        frame["softened_text"] = _softened_text(frame["softened"])
-        frame["body_html"] = render_body(frame["body"])
-        frame["created_at"] = datetime.fromisoformat(frame["created"])
-        frames.append(frame)
-    return frames
+    return [
+        _with_markup(
+            selectors.frame_for_viewer(payload, viewer_id=user.pk, soften=soften, muted=muted)
+        )
+        for payload in payloads
+    ]
+
+
+def _with_markup(frame: dict) -> dict:
+    """A frame as the socket would send it, plus what the server-side markup needs
+    (``groups/templatetags/room_markup.py``)."""
+    frame["softened_text"] = _softened_text(frame["softened"])
+    frame["body_html"] = render_body(frame["body"])
+    frame["created_at"] = datetime.fromisoformat(frame["created"])
+    return frame
 
 
 def _softened_text(softened: list[dict]) -> str:
@@ -100,11 +108,12 @@ def room_context(request, membership) -> dict:
     group = membership.group
     is_pair = group.kind == GroupKind.PAIR
     is_circle = group.kind == GroupKind.CIRCLE
-    # Read the room's position first: everything up to it is committed, so the page plus a
-    # resume from it (after = max(seq, newest shown), since = rev) misses no message or change.
-    position = selectors.latest_position(group)
-    payloads, has_more = selectors.messages_before(membership)
-    messages = _frames(payloads, request.user)
+    # The room's position is read with the messages: everything up to it is committed, so the
+    # page plus a resume from it (after = max(seq, newest shown), since = rev) misses no
+    # message or change.
+    page = selectors.room_page(membership, request.user)
+    position, has_more = page.position, page.has_more
+    messages = [_with_markup(frame) for frame in page.frames]
     config = {
         "wsPath": f"/ws/groups/{group.slug}/",
         "historyUrl": reverse("groups:room_history", kwargs={"slug": group.slug}),
