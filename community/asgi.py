@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels' router."""
+"""ASGI entry point: HTTP through Django, WebSockets through ``SocketDoor`` (community.socket_auth)."""
 
 import gc
 import logging
@@ -11,20 +11,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "community.settings")
 # Django must be set up before anything imports models (consumers, routing).
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 -- needs Django set up first
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from community.routing import websocket_urlpatterns  # noqa: E402 -- needs Django set up first
+from community.socket_auth import ProtocolRouter, SocketDoor  # noqa: E402
 
-from community.routing import websocket_urlpatterns  # noqa: E402
-from community.socket_auth import SocketAuthMiddlewareStack  # noqa: E402
-
-application = ProtocolTypeRouter(
+application = ProtocolRouter(
     {
         "http": django_asgi_app,
-        # A foreign or missing Origin is refused at the handshake; the session and the user
-        # are read once, there (community.socket_auth).
-        "websocket": AllowedHostsOriginValidator(
-            SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        # A foreign or missing Origin is refused at the handshake; the route, the session and
+        # the user are read once, there (community.socket_auth).
+        "websocket": SocketDoor(websocket_urlpatterns),
     }
 )
 

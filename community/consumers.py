@@ -3,7 +3,7 @@
 Server → client frames only: ``{"type": "unread", "count"}`` on connect (so a reconnect brings
 the bell up to date) and whenever notifications are read, and ``{"type": "notification", "id",
 "title", "url", "unread"}`` for each new one. The Origin check is the project's one
-(``AllowedHostsOriginValidator`` around every socket in community.asgi); signing out closes
+(``SocketDoor`` in front of every socket, community.socket_auth); signing out closes
 the session's sockets.
 """
 
@@ -17,13 +17,14 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from community.realtime import notification_channel_group, session_channel_group
 from community.selectors import unread_notification_count
+from community.socket_auth import LeanAsgiMixin
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 
 
-class NotificationConsumer(AsyncWebsocketConsumer):
+class NotificationConsumer(LeanAsgiMixin, AsyncWebsocketConsumer):
     async def connect(self):
         self.channel_groups: list[str] = []
         user = self.scope.get("user")

@@ -41,6 +41,7 @@ from django.utils.translation import gettext as _
 
 from community.errors import DomainError, PermissionDenied
 from community.realtime import room_group, session_channel_group, user_channel_group
+from community.socket_auth import LeanAsgiMixin
 from groups import selectors, services
 from groups.consumers.common import _db, _gone
 from groups.consumers.hub import RoomHub
@@ -92,6 +93,16 @@ def _open_room(slug: str, user):
     return membership, position, soften, muted, blocked_by
 
 
+# What most members have of mutes, blockers and softened topics: nothing. One shared empty set
+# instead of three new ones per socket (each 216 bytes, and re-made by every periodic check).
+NOTHING: frozenset = frozenset()
+
+
+def _kept(values: frozenset) -> frozenset:
+    """``values`` to keep on a socket: the shared ``NOTHING`` if empty."""
+    return values or NOTHING
+
+
 def _number(value) -> bool:
     """A non-negative integer from JSON (true/false are not numbers here)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
@@ -114,7 +125,7 @@ async def _after(previous: asyncio.Task | None, handler, event: dict) -> None:
     await handler(event)
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(LeanAsgiMixin, AsyncWebsocketConsumer):
     membership = None
     delivered: int = 0  # the highest seq this socket delivered (or knows the client has)
     delivered_rev: int = 0  # the highest change rev likewise
@@ -126,13 +137,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
     mailbox: asyncio.Task | None = None
     watch_slice = 0  # which of the watch's slices checks this socket
     closing = False
-    soften: frozenset[str] = frozenset()  # the member's content boundaries (topics to fold)
+    soften: frozenset[str] = NOTHING  # the member's content boundaries (topics to fold)
     away = False  # this socket stepped away ("taking a break"); presence refreshes keep it
     # Whom the member muted or blocked (their messages fold) and who blocked them (left out of
     # presence). Ids, for this consumer only; re-read on ``people.changed`` and every check.
-    muted: frozenset[int] = frozenset()
-    blocked_by: frozenset[int] = frozenset()
+    muted: frozenset[int] = NOTHING
+    blocked_by: frozenset[int] = NOTHING
     present: list[dict] | None = None  # the room's last presence broadcast, with user ids
+    session_key: str | None = None
+    # Live broadcasts that arrived ahead of their turn, by mark ("delivered" for seq,
+    # "delivered_rev" for rev): number -> (payload, frame type, the broadcast's frames); and the
+    # timers that read what is still missing. Made at the first one: most sockets never see one.
+    _ahead: dict[str, dict[int, tuple[dict, str, dict]]] | None = None
+    _gap_timers: dict[str, asyncio.TimerHandle] | None = None
 
     # --- Connection ---------------------------------------------------------------------------
 
@@ -172,12 +189,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def connect(self):
-        self.channel_groups: list[str] = []
         self._lock = asyncio.Lock()
-        # Live broadcasts that arrived ahead of their turn, by mark ("delivered" for seq,
-        # "delivered_rev" for rev): number -> (payload, frame type, the broadcast's frames).
-        self._ahead: dict[str, dict[int, tuple[dict, str]]] = {"delivered": {}, "delivered_rev": {}}
-        self._gap_timers: dict[str, asyncio.TimerHandle] = {}
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.accept()
@@ -185,28 +197,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         slug = self.scope["url_route"]["kwargs"]["slug"]
         try:
-            membership, position, self.soften, self.muted, self.blocked_by = await _db(_open_room)(
-                slug, user
-            )
+            membership, position, soften, muted, blocked_by = await _db(_open_room)(slug, user)
         except DomainError:
             await self.accept()
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.membership = membership
+        self.soften, self.muted, self.blocked_by = _kept(soften), _kept(muted), _kept(blocked_by)
         self.delivered, self.delivered_rev = position.seq, position.rev
         self.user = membership.user
+        # One instance of the group for the process's sockets in this room (``RoomHub.room``).
+        membership.group = RoomHub.of_running_loop(self.channel_layer).room(membership.group)
         self.group = membership.group
         session = self.scope.get("session")
         self.session_key = getattr(session, "session_key", None)
-        self.channel_groups = [room_group(self.group.pk), user_channel_group(self.user.pk)]
-        if self.session_key:
-            self.channel_groups.append(session_channel_group(self.session_key))
         await self.accept()
         # Through the process's hub: one channel for all its room sockets' groups. Only once
         # accepted: the hub hands events over at any time, not after connect() as Channels'
         # own dispatch does. What is broadcast before the join, the client's resume brings.
         self.hub = RoomHub.of_running_loop(self.channel_layer)
-        await self.hub.join(self, self.channel_groups)
+        await self.hub.join(self, self._channel_groups())
         # Announced with whoever else arrives or leaves in the next moment: one presence
         # broadcast for a burst of reconnections, not one each.
         await sync_to_async(services.enter_room, thread_sensitive=False)(
@@ -220,10 +230,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.closing = True
         if self.watch is not None:
             self.watch.discard(self)
-        for timer in self._gap_timers.values():
+        for timer in (self._gap_timers or {}).values():
             timer.cancel()
         if self.hub is not None:
-            await self.hub.leave(self, self.channel_groups)
+            await self.hub.leave(self, self._channel_groups())
         if self.membership is not None:
             # With the others who come and go meanwhile, through the hub (see connect()).
             await sync_to_async(services.leave_room, thread_sensitive=False)(
@@ -231,6 +241,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             if self.hub is not None:
                 self.hub.announce_presence_soon(self.group.pk)
+
+    def _channel_groups(self) -> list[str]:
+        """The channel groups this socket hears (through the hub): its room's, its member's and
+        its session's. Named when needed rather than kept: a socket lives long."""
+        names = [room_group(self.group.pk), user_channel_group(self.user.pk)]
+        if self.session_key:
+            names.append(session_channel_group(self.session_key))
+        return names
+
+    def _timers(self) -> dict[str, asyncio.TimerHandle]:
+        if self._gap_timers is None:
+            self._gap_timers = {}
+        return self._gap_timers
 
     def busy(self) -> bool:
         """Is a frame, catch-up or check holding this socket (its lock)? Then an event waits
@@ -531,7 +554,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.delivered_rev = max(self.delivered_rev, position.rev)
         # Whatever waited for its turn is either delivered now or still ahead: send the latter
         # in order (they are newer than the position read).
-        for mark in self._ahead:
+        for mark in list(self._ahead or ()):
             await self._flush_ahead(mark)
 
     def _may_see(self, payload: dict) -> bool:
@@ -575,9 +598,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 if n <= getattr(self, mark):
                     return
                 if n > getattr(self, mark) + 1:
-                    self._ahead[mark][n] = (payload, frame_type, frames)
-                    if mark not in self._gap_timers:
-                        self._gap_timers[mark] = asyncio.get_running_loop().call_later(
+                    if self._ahead is None:
+                        self._ahead = {}
+                    self._ahead.setdefault(mark, {})[n] = (payload, frame_type, frames)
+                    timers = self._timers()
+                    if mark not in timers:
+                        timers[mark] = asyncio.get_running_loop().call_later(
                             REORDER_WAIT_SECONDS, self._fill_gap_soon, mark
                         )
                     return
@@ -618,7 +644,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _flush_ahead(self, mark: str) -> None:
         """Send what waited and is now next in line; forget what was delivered meanwhile.
         Precondition: holding ``self._lock``."""
-        ahead = self._ahead[mark]
+        ahead = (self._ahead or {}).get(mark)
+        if not ahead:
+            if self._gap_timers and mark in self._gap_timers:
+                self._gap_timers.pop(mark).cancel()
+            return
         number = "seq" if mark == "delivered" else "rev"
         for n in sorted(ahead):
             if n <= getattr(self, mark):
@@ -628,17 +658,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self._deliver(payload, frame_type, number, mark, frames)
             else:
                 break
-        if not ahead and mark in self._gap_timers:
+        if not ahead and mark in self._timers():
             self._gap_timers.pop(mark).cancel()
 
     def _settle_owed(self) -> None:
-        self._gap_timers.pop("owed", None)
+        self._timers().pop("owed", None)
         if not self.closing:
             asyncio.get_running_loop().create_task(self._fill_gap(owed=True))
 
     def _fill_gap_soon(self, mark: str) -> None:
-        self._gap_timers.pop(mark, None)
-        if self._ahead[mark] and not self.closing:
+        self._timers().pop(mark, None)
+        if self._ahead and self._ahead.get(mark) and not self.closing:
             asyncio.get_running_loop().create_task(self._fill_gap())
 
     async def _fill_gap(self, *, owed: bool = False) -> None:
@@ -693,7 +723,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         hint that something happened. New messages fold the new way; those already shown stay
         as they are until they change or the page reloads."""
         before = self._visible_presence()
-        self.muted, self.blocked_by = muted, blocked_by
+        self.muted, self.blocked_by = _kept(muted), _kept(blocked_by)
         if self.present is not None and self._visible_presence() != before:
             await self._send_presence()
 
@@ -733,7 +763,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.warning("Could not re-read boundaries; the next check does.", exc_info=True)
             return
         async with self._lock:
-            self.soften = soften
+            self.soften = _kept(soften)
 
     async def membership_changed(self, event):
         if self.membership is None or self.closing or event.get("group_id") != self.group.pk:
@@ -794,7 +824,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         self.membership.listening = check.listening
         self.membership.hide_presence = check.hide_presence
-        self.soften = check.soften_topics
+        self.soften = _kept(check.soften_topics)
         if check.muted_ids is not None:
             await self._set_people(check.muted_ids, check.blocked_by_ids)
         if changed:
@@ -808,8 +838,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 max(self._owed[0], check.latest_seq),
                 max(self._owed[1], check.latest_rev),
             )
-            if "owed" not in self._gap_timers:
-                self._gap_timers["owed"] = asyncio.get_running_loop().call_later(
+            timers = self._timers()
+            if "owed" not in timers:
+                timers["owed"] = asyncio.get_running_loop().call_later(
                     CATCH_UP_GRACE_SECONDS, self._settle_owed
                 )
         if (check.round_id, check.round_version) > self.round_mark:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
@@ -32,6 +33,7 @@ from groups import services
 
 if TYPE_CHECKING:
     from groups.consumers.chat import ChatConsumer
+    from groups.models import Group
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ class RoomHub:
         self._starting = asyncio.Lock()
         self._presence_due: set[int] = set()
         self._announcing: set[asyncio.Task] = set()
+        # Group id -> the one instance of that group this process's sockets there share.
+        self._rooms: weakref.WeakValueDictionary[int, Group] = weakref.WeakValueDictionary()
 
     @classmethod
     def of_running_loop(cls, layer) -> RoomHub:
@@ -68,6 +72,17 @@ class RoomHub:
         if hub is None or hub.loop is not loop or hub.layer is not layer:
             hub = cls._by_loop[id(loop)] = cls(loop, layer)
         return hub
+
+    def room(self, group: Group) -> Group:
+        """The process's one instance of ``group``, for all its sockets in that room, updated
+        with the values in ``group`` (just read at a socket's handshake, so the newest). Each
+        socket used to keep its own copy of the group's row and texts (bench/ scenario (c))."""
+        shared = self._rooms.get(group.pk)
+        if shared is None:
+            self._rooms[group.pk] = group
+            return group
+        shared.__dict__.update({k: v for k, v in group.__dict__.items() if k != "_state"})
+        return shared
 
     async def join(self, socket: ChatConsumer, names: list[str]) -> None:
         """Deliver the events of the groups ``names`` to ``socket`` from now on. A failure to

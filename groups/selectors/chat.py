@@ -416,18 +416,18 @@ def _session_store():
     return import_module(settings.SESSION_ENGINE).SessionStore
 
 
-def _session_data(session_keys) -> dict[str, dict]:
-    """Session key -> its data, for the live (unexpired) sessions among ``session_keys``: one
-    query with the database backend, one load per key with any other."""
+def _session_claims_by_key(session_keys) -> dict[str, tuple[str, str] | None]:
+    """Session key -> whom it signs in (``_claims``), for the live (unexpired) sessions among
+    ``session_keys``: one query with the database backend, one load per key with any other."""
     store = _session_store()
     keys = [k for k in set(session_keys) if k]
     if not issubclass(store, DatabaseSessionStore):
-        return {k: data for k in keys if (data := store(k).load())}
+        return {k: _claims(data) for k in keys if (data := store(k).load())}
     rows = store.get_model_class().objects.filter(
         session_key__in=keys, expire_date__gt=timezone.now()
     )
     return {
-        key: _decoded(store, data, _secrets())
+        key: _session_claims(store, data, _secrets())
         for key, data in rows.values_list("session_key", "session_data")
     }
 
@@ -437,11 +437,20 @@ def _secrets() -> tuple:
 
 
 @functools.lru_cache(maxsize=20_000)
-def _decoded(store, session_data: str, secrets: tuple) -> dict:
-    """A session's stored data, decoded (signature checked, unpacked) once per distinct value
-    and signing keys: the periodic check reads every open socket's session every few seconds,
-    and decoding them all anew was most of an idle server's CPU. Callers only read it."""
-    return store().decode(session_data)
+def _session_claims(store, session_data: str, secrets: tuple) -> tuple[str, str] | None:
+    """Whom a session's stored data signs in: (user id, session hash) as Django keeps them, or
+    None; decoded (signature checked, unpacked) once per distinct value and signing keys. The
+    periodic check reads every open socket's session every few seconds, and decoding them all
+    anew was most of an idle server's CPU. Only the two values are kept, not the whole decoded
+    data: a cache entry per open socket (bench/ scenario (c))."""
+    return _claims(store().decode(session_data))
+
+
+def _claims(data: dict) -> tuple[str, str] | None:
+    """(user id, session hash) of a session's data, or None if it signs nobody in."""
+    if SESSION_KEY not in data:
+        return None
+    return str(data[SESSION_KEY]), data.get(HASH_SESSION_KEY) or ""
 
 
 @functools.lru_cache(maxsize=20_000)
@@ -452,13 +461,13 @@ def _auth_hashes(user_class, password: str, secrets: tuple) -> tuple[str, ...]:
     return (user.get_session_auth_hash(), *user.get_session_auth_fallback_hash())
 
 
-def _signs_in(data: dict | None, user_id: int, password: str) -> bool:
-    """Does this session's data still sign in the user ``user_id`` whose password hash is
-    ``password``? Not after logout, expiry, deletion, or a password change elsewhere (the
-    checks Django makes on every request)."""
-    if not data or str(data.get(SESSION_KEY)) != str(user_id):
+def _signs_in(claims: tuple[str, str] | None, user_id: int, password: str) -> bool:
+    """Does a session whose data claims ``claims`` (``_session_claims``) still sign in the user
+    ``user_id`` whose password hash is ``password``? Not after logout, expiry, deletion, or a
+    password change elsewhere (the checks Django makes on every request)."""
+    if claims is None or claims[0] != str(user_id):
         return False
-    session_hash = data.get(HASH_SESSION_KEY) or ""
+    session_hash = claims[1]
     hashes = _auth_hashes(User, password, _secrets())
     return any(constant_time_compare(session_hash, h) for h in hashes)
 
@@ -532,7 +541,7 @@ def check_room_accesses(sockets, *, people: bool = True) -> dict[tuple[int, str 
         )
         .values("pk", "latest_seq", "latest_rev", "round_id", "round_version")
     }
-    sessions = _session_data(key for mid, key in sockets if mid in memberships)
+    sessions = _session_claims_by_key(key for mid, key in sockets if mid in memberships)
     found = mutes_and_blockers_of({row[2] for row in memberships.values()}) if people else {}
     checks = {}
     for mid, key in sockets:

@@ -136,7 +136,14 @@ async def test_an_unknown_group_is_closed_with_4403(group, member):
 
 
 @pytest.mark.parametrize(
-    "origin", [b"http://evil.example.test", b"http://localhost.evil.example.test", b"null", None]
+    "origin",
+    [
+        b"http://evil.example.test",
+        b"http://localhost.evil.example.test",
+        b"null",
+        None,
+        b"http://[::1",  # unparseable: refused, not a server error
+    ],
 )
 async def test_a_foreign_or_missing_origin_is_refused_at_the_handshake(group, member, origin):
     key = await database_sync_to_async(make_session_key)(member)
@@ -1144,3 +1151,31 @@ async def test_a_socket_busy_catching_up_still_gets_every_live_message_once_and_
     assert live == list(range(451, 456))
     await willow.close()
     await maple.close()
+
+
+async def test_a_rooms_sockets_in_one_process_share_one_group_with_the_newest_values(
+    group, member, facilitator
+):
+    first = await joined(member)
+    # Renamed after the first socket read the group; the next handshake reads the new name.
+    await database_sync_to_async(Group.objects.filter(pk=group.pk).update)(name="Quiet Harbour")
+    second = await joined(facilitator)
+    hub = RoomHub.of_running_loop(get_channel_layer())
+    sockets = list(hub.groups[f"chat.room.{group.pk}"])
+    assert len(sockets) == 2
+    one, other = sockets
+    assert one.group is other.group
+    assert one.membership.group is one.group and other.membership.group is one.group
+    assert one.group.name == "Quiet Harbour"
+    # And it still works as the room's group: a message from each arrives at both.
+    await first.send(type="send", client_id=str(uuid.uuid4()), body="Evening, everyone")
+    await second.send(type="send", client_id=str(uuid.uuid4()), body="Hello again")
+    for socket in (first, second):
+        bodies = set()
+        while len(bodies) < 2:
+            frame = await socket.frame()
+            if frame["type"] == "message":
+                bodies.add(frame["body"])
+        assert bodies == {"Evening, everyone", "Hello again"}
+    await first.close()
+    await second.close()
