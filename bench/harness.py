@@ -331,8 +331,15 @@ def start_servers(
         else:
             command = f"{shlex.quote(PYTHON)} -m bench.baselines.raw_websockets --port {port}"
         servers[kind] = Server(kind, command, env, port, work / f"{kind}.log", cwd).start()
-    for kind, server in servers.items():
-        server.wait_ready(http=kind in ("stack", "stock"))
+    try:
+        for kind, server in servers.items():
+            server.wait_ready(http=kind in ("stack", "stock"))
+    except BaseException:
+        # One that cannot start (a bad command line, say) must not leave the others serving
+        # after the run has given up.
+        for server in servers.values():
+            server.stop()
+        raise
     return servers
 
 

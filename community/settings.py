@@ -120,6 +120,15 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # restart a dead pooled connection is replaced instead of failing a request
     # (tests/chaos/test_postgres_restart.py).
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Parameters sent apart from the query text: Django's psycopg backend otherwise quotes every
+    # parameter into the text in Python, for every statement of every chat message. bench/ (b):
+    # 0.83x the server CPU per message held, 1.25x the rate held (docs/performance.md). Off
+    # only if something in front of PostgreSQL cannot take it (docs/deploy.md). Statements are
+    # not prepared (Django leaves psycopg's prepare_threshold unset): that would be the next
+    # step, measured first, and unsafe behind a transaction-pooling PgBouncer.
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
+        "DATABASE_SERVER_SIDE_BINDING", default=True
+    )
     if env.bool("DATABASE_POOL", default=True):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
