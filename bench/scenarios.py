@@ -4,7 +4,6 @@ scripts of their own)."""
 from __future__ import annotations
 
 import math
-import time
 
 from bench.harness import (
     MEMBER_RATE,
@@ -44,15 +43,6 @@ def scenario_a(servers, rooms, cfg, work) -> dict:
     return out
 
 
-# (b)'s search starts at this share of the rate (a)'s CPU per message predicts (each step 30%
-# higher): the best steps have been 1 to 1.3 times the prediction, three or four steps away.
-B_START_SHARE = 0.6
-# Per server, besides its search and hold: connecting, warm-up, drains, waiting for it to go
-# idle (15-16 s measured); and the shortest search worth making (two 3 s steps).
-B_OVERHEAD = 16
-B_MIN_SEARCH_SECONDS = 6
-
-
 def scenario_b(servers, all_rooms, cfg, work, calibration: dict, *, deadline: float) -> dict:
     """``deadline``: the wall-clock time (``time.time()``) the run should end by. Each server
     gets its search and one hold whatever the clock says; a second hold, only if it would end
@@ -60,13 +50,6 @@ def scenario_b(servers, all_rooms, cfg, work, calibration: dict, *, deadline: fl
     out = {}
     each = cfg["budget_seconds"] + cfg["hold_seconds"] + 30  # the search, a hold, connecting
     for i, (kind, server) in enumerate(servers.items()):
-        # On a machine slower than usual the scenarios before this one take longer: shorten the
-        # searches still to come (never a hold) so that the run ends by ``deadline``.
-        budget = cfg["budget_seconds"]
-        fits = (deadline - time.time()) / (len(servers) - i) - cfg["hold_seconds"] - B_OVERHEAD
-        if fits < budget:
-            budget = min(budget, max(B_MIN_SEARCH_SECONDS, fits))
-            log(f"(b) {kind}: a {budget:.0f} s search, to end within the run's budget")
         # Start the search near half of what (a)'s CPU per message predicts one core carries,
         # with rooms enough for three times that (each member sends at most 0.8 a second).
         known = calibration.get(kind) or {}
@@ -78,7 +61,7 @@ def scenario_b(servers, all_rooms, cfg, work, calibration: dict, *, deadline: fl
             else 0.0
         )
         predicted = 1000 / max(per_msg + gen_ms, 0.05)
-        start = max(10, min(cfg["max"], round(predicted * B_START_SHARE, -1)))
+        start = max(10, min(cfg["max"], round(predicted / 2, -1)))
         needed = math.ceil(min(cfg["max"], 3 * predicted) / (MEMBER_RATE * MEMBERS_PER_ROOM))
         rooms = all_rooms[: max(2, min(len(all_rooms), needed))]
         search = {
@@ -91,7 +74,7 @@ def scenario_b(servers, all_rooms, cfg, work, calibration: dict, *, deadline: fl
             "drain": 2.0,
             "gap": 1.0,
             "p99_limit_ms": 100.0,
-            "budget_seconds": budget,
+            "budget_seconds": cfg["budget_seconds"],
             "hold_attempts": cfg["hold_attempts"],
             "hold_fraction": cfg.get("hold_fraction", 1.0),
             "holds_until": deadline - (len(servers) - 1 - i) * each,
