@@ -206,8 +206,9 @@ class ChatConsumer(LeanAsgiMixin, AsyncWebsocketConsumer):
         self.soften, self.muted, self.blocked_by = _kept(soften), _kept(muted), _kept(blocked_by)
         self.delivered, self.delivered_rev = position.seq, position.rev
         self.user = membership.user
+        hub = RoomHub.of_running_loop(self.channel_layer)
         # One instance of the group for the process's sockets in this room (``RoomHub.room``).
-        membership.group = RoomHub.of_running_loop(self.channel_layer).room(membership.group)
+        membership.group = hub.room(membership.group)
         self.group = membership.group
         session = self.scope.get("session")
         self.session_key = getattr(session, "session_key", None)
@@ -215,7 +216,7 @@ class ChatConsumer(LeanAsgiMixin, AsyncWebsocketConsumer):
         # Through the process's hub: one channel for all its room sockets' groups. Only once
         # accepted: the hub hands events over at any time, not after connect() as Channels'
         # own dispatch does. What is broadcast before the join, the client's resume brings.
-        self.hub = RoomHub.of_running_loop(self.channel_layer)
+        self.hub = hub
         await self.hub.join(self, self._channel_groups())
         # Announced with whoever else arrives or leaves in the next moment: one presence
         # broadcast for a burst of reconnections, not one each.
@@ -644,13 +645,9 @@ class ChatConsumer(LeanAsgiMixin, AsyncWebsocketConsumer):
     async def _flush_ahead(self, mark: str) -> None:
         """Send what waited and is now next in line; forget what was delivered meanwhile.
         Precondition: holding ``self._lock``."""
-        ahead = (self._ahead or {}).get(mark)
-        if not ahead:
-            if self._gap_timers and mark in self._gap_timers:
-                self._gap_timers.pop(mark).cancel()
-            return
+        ahead = self._ahead.get(mark) if self._ahead else None
         number = "seq" if mark == "delivered" else "rev"
-        for n in sorted(ahead):
+        for n in sorted(ahead or ()):
             if n <= getattr(self, mark):
                 del ahead[n]
             elif n == getattr(self, mark) + 1:
@@ -658,7 +655,8 @@ class ChatConsumer(LeanAsgiMixin, AsyncWebsocketConsumer):
                 await self._deliver(payload, frame_type, number, mark, frames)
             else:
                 break
-        if not ahead and mark in self._timers():
+        # Read, not made: this runs for every delivered message.
+        if not ahead and self._gap_timers and mark in self._gap_timers:
             self._gap_timers.pop(mark).cancel()
 
     def _settle_owed(self) -> None:
