@@ -44,7 +44,8 @@ screenshots: $(STAMP) browser
 
 ## Measure (not assert) speed: every scenario of bench/run.py, the full stack side by side with
 ## stock Channels and a raw websockets server (under 10 minutes; results in bench/results/).
-## BENCH_ARGS=--quick is the smoke run CI makes (tests/bench/), --profile adds py-spy profiles.
+## BENCH_ARGS=--quick is the smoke run CI makes (tests/bench/), --profile adds py-spy profiles,
+## "--scenarios ab --servers stack,stock,raw,floor" adds the storing floor (PostgreSQL only).
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

@@ -178,6 +178,21 @@ def latest_seqs(rooms: list[dict]) -> dict[int, int]:
     return {row["group_id"]: row["m"] for row in rows}
 
 
+def floor_stored(rooms: list[dict]) -> int:
+    """How many messages the storing floor has stored for ``rooms`` (0 before its first)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('floor_message') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return 0
+        cursor.execute(
+            "SELECT count(*) FROM floor_message WHERE room = ANY(%s)",
+            [[f"/ws/groups/{room['slug']}/" for room in rooms]],
+        )
+        return cursor.fetchone()[0]
+
+
 def check_loss(rooms: list[dict], clients: list[dict], after: dict[int, int]) -> dict:
     """Every client against its room's stored seqs (after ``after``): delivered, expected."""
     stored = stored_seqs(rooms, after)
@@ -328,6 +343,12 @@ def start_servers(
                 "community.asgi:application", "bench.baselines.stock_channels:application"
             )
             env["DJANGO_SETTINGS_MODULE"] = "bench.baselines.stock_settings"
+        elif kind == "floor":
+            # The storing floor (bench/baselines/storing_floor.py): the stack's server command,
+            # its database and Redis, a plain ASGI app.
+            command = web.replace(
+                "community.asgi:application", "bench.baselines.storing_floor:application"
+            )
         else:
             command = f"{shlex.quote(PYTHON)} -m bench.baselines.raw_websockets --port {port}"
         servers[kind] = Server(kind, command, env, port, work / f"{kind}.log", cwd).start()
@@ -431,6 +452,8 @@ def run_loadgen(spec: dict, server: Server | None, work: Path, timeout: float) -
     for line in process.stdout:
         event = json.loads(line)
         event["server"] = server.snapshot() if server else None
+        if event["event"] in MEASURED:
+            event["machine"] = machine_snapshot()
         if PROFILE["out"] and server and event["event"] in ("measure_start", "hold_start"):
             profiler = Profiler(
                 server, PROFILE["out"], f"{server.name}-{spec['mode']}-{len(events)}"
@@ -456,18 +479,56 @@ def run_loadgen(spec: dict, server: Server | None, work: Path, timeout: float) -
     return json.loads(out_path.read_text()), events
 
 
+# The services every server shares the machine with, by process name.
+SERVICES = {"postgres": "database", "redis-server": "redis"}
+
+
+# The events that start and end a measurement (the machine is read only at those).
+MEASURED = {
+    "measure_start",
+    "measure_end",
+    "hold_start",
+    "hold_end",
+    "idle_start",
+    "idle_end",
+    "storm_start",
+    "storm_end",
+}
+
+
+def machine_snapshot() -> dict:
+    """The whole machine's busy CPU seconds (all cores, everything but idle and I/O wait) and
+    the CPU seconds of the database and Redis processes, to show where a measurement's cores
+    went: the server's, the generator's, the services' and what else ran."""
+    times = psutil.cpu_times()
+    out = {"busy": sum(times) - times.idle - getattr(times, "iowait", 0.0)}
+    out.update(dict.fromkeys(SERVICES.values(), 0.0))
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        kind = SERVICES.get(proc.info["name"] or "")
+        if kind and proc.info["cpu_times"]:
+            out[kind] += proc.info["cpu_times"].user + proc.info["cpu_times"].system
+    return out
+
+
 def between(events: list, start: str, end: str, nth: int = 0) -> dict:
-    """Server CPU (cores used), wall seconds and load generator CPU between two events."""
+    """Server CPU (cores used), wall seconds, the load generator's, the database's and
+    Redis's cores, and the whole machine's, between two events. (The services' figures miss
+    processes that ended in between, such as a database connection closed meanwhile.)"""
     starts = [e for e in events if e["event"] == start]
     ends = [e for e in events if e["event"] == end]
     a, b = starts[nth], ends[nth]
     wall = b["server"]["wall"] - a["server"]["wall"]
-    return {
+    out = {
         "wall": wall,
         "server_cpu_s": b["server"]["cpu"] - a["server"]["cpu"],
         "server_cores": (b["server"]["cpu"] - a["server"]["cpu"]) / wall if wall else None,
         "loadgen_cores": (b["loadgen_cpu"] - a["loadgen_cpu"]) / wall if wall else None,
     }
+    if wall and a.get("machine") and b.get("machine"):
+        for key in ("busy", *SERVICES.values()):
+            out[f"{key}_cores"] = (b["machine"][key] - a["machine"][key]) / wall
+        out["machine_cores"] = out.pop("busy_cores")
+    return out
 
 
 WARMUP: dict = {}

@@ -384,7 +384,14 @@ class Generator:
                 break
             await asyncio.sleep(cfg["gap"])
             best = round(best * 0.8)
-        return {"steps": steps, "best": best if hold and hold["passed"] else 0, "hold": hold}
+        return {
+            "steps": steps,
+            "best": best if hold and hold["passed"] else 0,
+            "hold": hold,
+            # No step failed before the budget ran out: the server's limit is higher than this
+            # search shows, and a ratio against it is a bound, not a measurement.
+            "capped": worst is None,
+        }
 
     # --- Modes ---------------------------------------------------------------------------------
 

@@ -152,6 +152,20 @@ def report(results: dict) -> str:
             "",
             2,
         )
+        for key, label in (
+            ("database_cores", "database cores busy"),
+            ("redis_cores", "Redis cores busy"),
+            ("loadgen_cores", "generator cores busy"),
+            ("machine_cores", "whole machine cores busy (of 2)"),
+        ):
+            row(
+                "(b) at that rate",
+                label,
+                *((x.get("hold_usage") or {}).get(key) for x in (s, k, r)),
+                "",
+                2,
+                ratios=False,
+            )
         row(
             "(b) at that rate",
             "server CPU ms per message",
@@ -159,6 +173,13 @@ def report(results: dict) -> str:
             "",
             2,
         )
+        capped = [x.get("capped") for x in (s, k, r)]
+        if any(capped):
+            lines.append(
+                "| (b) search | ran out of time with every step passing (the limit is higher) | "
+                + " | ".join("yes" if c else ("no" if c is not None else "-") for c in capped)
+                + " | | | |"
+            )
         if s.get("loss"):
             loss = s["loss"]
             lines.append(
@@ -236,6 +257,7 @@ def report(results: dict) -> str:
             f"all sent; duplicates | {g['on_time']:,} / {g['sent']:,} (last {fmt(g['first_due_to_last_sent'])} s "
             f"after the first was due); {g['duplicates']} | | | | | all within 60 s, 0 |"
         )
+    floor_table(results, lines)
     layers = results.get("layers")
     if layers:
         for metric, values in layers.items():
@@ -244,3 +266,57 @@ def report(results: dict) -> str:
                 f"{ratio(values['pubsub'], values['core'])} | | |"
             )
     return "\n".join(lines) + "\n"
+
+
+def floor_table(results: dict, lines: list[str]) -> None:
+    """The storing floor's numbers (``--servers ...,floor``), beside stock's: the least any
+    server made of uvicorn, PostgreSQL and Redis can spend on a stored message."""
+    a, b = results.get("a", {}), results.get("b", {})
+    if "floor" not in a and "floor" not in b:
+        return
+    fa, ka, fb, kb, sb = (
+        a.get("floor", {}),
+        a.get("stock", {}),
+        b.get("floor", {}),
+        b.get("stock", {}),
+        b.get("stack", {}),
+    )
+    lines += [
+        "",
+        "The storing floor (bench/baselines/storing_floor.py): uvicorn as the Procfile runs it, "
+        "one SQL statement storing each message with its seq, Redis pub/sub between the workers; "
+        "no Django, no checks.",
+        "",
+        "| scenario | metric | storing floor | stock Channels | floor ÷ stock | full stack ÷ floor |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+
+    def row(scenario, metric, floor, stock, stack=None, digits=1):
+        lines.append(
+            f"| {scenario} | {metric} | {fmt(floor, digits)} | {fmt(stock, digits)} | "
+            f"{ratio(floor, stock)} | {ratio(stack, floor)} |"
+        )
+
+    if fa:
+        s = a.get("stack", {})
+        row(f"(a) {fa.get('rate')}/s", "send-to-all p50 ms", fa.get("p50_ms"), ka.get("p50_ms"),
+            s.get("p50_ms"), 2)  # fmt: skip
+        row(f"(a) {fa.get('rate')}/s", "send-to-all p99 ms", fa.get("p99_ms"), ka.get("p99_ms"),
+            s.get("p99_ms"), 2)  # fmt: skip
+        row(f"(a) {fa.get('rate')}/s", "server CPU ms per message",
+            fa.get("server_cpu_ms_per_msg"), ka.get("server_cpu_ms_per_msg"),
+            s.get("server_cpu_ms_per_msg"), 2)  # fmt: skip
+    if fb:
+        row("(b) zero loss", "highest rate held, p99 < 100 ms (messages/s)", fb.get("best"),
+            kb.get("best"), sb.get("best"), 0)  # fmt: skip
+        row("(b) zero loss", "highest step rate with nothing lost (messages/s)",
+            fb.get("best_lossless"), kb.get("best_lossless"), sb.get("best_lossless"), 0)  # fmt: skip
+        usage, stock_usage = fb.get("hold_usage") or {}, kb.get("hold_usage") or {}
+        for key, label in (("server_cores", "server cores busy"),
+                           ("database_cores", "database cores busy"),
+                           ("machine_cores", "whole machine cores busy (of 2)")):  # fmt: skip
+            # Stock has no database: a ratio against its idle PostgreSQL would mean nothing.
+            stock_value = stock_usage.get(key) if key != "database_cores" else None
+            row("(b) at that rate", label, usage.get(key), stock_value, None, 2)
+        row("(b) at that rate", "server CPU ms per message", fb.get("server_cpu_ms_per_msg"),
+            kb.get("server_cpu_ms_per_msg"), sb.get("server_cpu_ms_per_msg"), 2)  # fmt: skip
