@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 TARGETS = {
     "a_p50": 10,
@@ -156,7 +157,7 @@ def report(results: dict) -> str:
             ("database_cores", "database cores busy"),
             ("redis_cores", "Redis cores busy"),
             ("loadgen_cores", "generator cores busy"),
-            ("machine_cores", "whole machine cores busy (of 2)"),
+            ("machine_cores", f"whole machine cores busy (of {os.cpu_count()})"),
         ):
             row(
                 "(b) at that rate",
@@ -314,7 +315,7 @@ def floor_table(results: dict, lines: list[str]) -> None:
         usage, stock_usage = fb.get("hold_usage") or {}, kb.get("hold_usage") or {}
         for key, label in (("server_cores", "server cores busy"),
                            ("database_cores", "database cores busy"),
-                           ("machine_cores", "whole machine cores busy (of 2)")):  # fmt: skip
+                           ("machine_cores", f"whole machine cores busy (of {os.cpu_count()})")):  # fmt: skip
             # Stock has no database: a ratio against its idle PostgreSQL would mean nothing.
             stock_value = stock_usage.get(key) if key != "database_cores" else None
             row("(b) at that rate", label, usage.get(key), stock_value, None, 2)
