@@ -144,6 +144,12 @@ def main() -> None:
         "fourth server, 'before', for a side-by-side comparison (add it to --servers)",
     )
     parser.add_argument("--a-rate", type=int, help="(a)'s rate instead of 100 messages/s")
+    parser.add_argument(
+        "--a-rooms",
+        type=int,
+        help="(a)'s rooms of 12 instead of 12 (past about 115 messages/s, 12 rooms' members "
+        "would go over the chat's rate limit)",
+    )
     parser.add_argument("--c-rooms", type=int, help="(c)'s rooms of 12")
     parser.add_argument(
         "--layers", action="store_true", help="also compare the two channels_redis layers"
@@ -164,6 +170,8 @@ def main() -> None:
         cfg = {**cfg, "c": {**cfg["c"], "rooms": args.c_rooms}}
     if args.a_rate:
         cfg = {**cfg, "a": {**cfg["a"], "rate": args.a_rate}}
+    if args.a_rooms:
+        cfg = {**cfg, "a": {**cfg["a"], "rooms": args.a_rooms}}
     if args.layers:
         cfg = {**cfg, "layers": True}
     scenarios = set(args.scenarios)

@@ -43,7 +43,7 @@ from community.errors import DomainError, PermissionDenied
 from community.realtime import room_group, session_channel_group, user_channel_group
 from community.socket_auth import LeanAsgiMixin
 from groups import selectors, services
-from groups.consumers.common import _db, _gone
+from groups.consumers.common import _db, _db_in_turn, _gone
 from groups.consumers.hub import RoomHub
 from groups.consumers.watch import RoomWatch
 
@@ -328,7 +328,7 @@ class ChatConsumer(LeanAsgiMixin, AsyncWebsocketConsumer):
                 )
 
     async def frame_send(self, frame):
-        result = await _db(services.post_message)(
+        result = await _db_in_turn(services.post_message)(
             self.group,
             author=self.user,
             client_id=frame.get("client_id"),
@@ -341,7 +341,7 @@ class ChatConsumer(LeanAsgiMixin, AsyncWebsocketConsumer):
         await self._ack(frame, result)
 
     async def frame_wave(self, frame):
-        result = await _db(services.send_wave)(
+        result = await _db_in_turn(services.send_wave)(
             self.group, user=self.user, client_id=frame.get("client_id")
         )
         await self._ack(frame, result)
