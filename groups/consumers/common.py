@@ -58,7 +58,7 @@ class DatabaseTurns:
         self.loop = loop
         self.waiting: list[Call] = []
         self.task: asyncio.Task | None = None
-        self.turns = 0  # calls / turns is how many went together (tests, bench/)
+        self.turns = 0  # hops taken; calls / turns is how many went together (tests)
 
     @classmethod
     def of_running_loop(cls) -> DatabaseTurns:
