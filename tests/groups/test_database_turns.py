@@ -98,9 +98,12 @@ async def test_a_call_whose_caller_stopped_waiting_is_not_run_and_stops_no_other
 
 
 async def test_a_call_at_a_persons_pace_is_a_turn_of_its_own():
-    first = await DatabaseTurns.of_running_loop().run(where_and_what, 1)
-    second = await DatabaseTurns.of_running_loop().run(where_and_what, 2)
+    turns = DatabaseTurns.of_running_loop()
+    first = await turns.run(where_and_what, 1)
+    second = await turns.run(where_and_what, 2)
+
     assert (first[1], second[1]) == (1, 2)
+    assert turns.turns == 2  # nothing held back to wait for company
 
 
 async def test_sends_in_one_turn_are_stored_with_gap_free_seqs_and_a_muted_members_alone_refused(
