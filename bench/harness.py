@@ -338,6 +338,10 @@ def start_servers(
         elif kind == "before":
             # Another checkout of the project (``--before``), served the way its Procfile says.
             command, cwd = procfile_web(before), before
+            # With an environment of its own (a dependency added or changed), served by it.
+            own = before / ".venv" / "bin"
+            if (own / "python").exists() and own.resolve() != Path(PYTHON).parent.resolve():
+                env["PATH"] = f"{own}{os.pathsep}{os.environ.get('PATH', '')}"
         elif kind == "stock":
             command = web.replace(
                 "community.asgi:application", "bench.baselines.stock_channels:application"

@@ -141,7 +141,8 @@ def main() -> None:
         "--before",
         type=Path,
         help="another checkout of the project (say, the code before a change): served as a "
-        "fourth server, 'before', for a side-by-side comparison (add it to --servers)",
+        "fourth server, 'before', for a side-by-side comparison (add it to --servers); with its "
+        "own .venv, in that environment",
     )
     parser.add_argument("--a-rate", type=int, help="(a)'s rate instead of 100 messages/s")
     parser.add_argument(

@@ -1,11 +1,12 @@
-"""What the room socket's pieces share: running ORM work (one call at a time, or several sends
-in one turn of the database thread), telling a gone client apart."""
+"""What the room socket's pieces share: one of a kind per event loop (``PerLoop``), running ORM
+work (one call at a time, or several sends in one turn of the database thread), telling a gone
+client apart."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from channels.db import database_sync_to_async
 from django.db import close_old_connections
@@ -29,10 +30,45 @@ def _gone(error: Exception) -> bool:
     return type(error).__name__ == "ClientDisconnected"
 
 
+class PerLoop:
+    """One instance per running event loop, shared by that loop's sockets: in a server process
+    there is one loop, so one hub, one watch and one queue for the database thread's turns;
+    each test's event loop gets fresh ones. Keyed by the loop's id, and checked against the loop
+    itself, because a closed loop's id can be reused by the next.
+    """
+
+    _by_loop: ClassVar[dict[int, PerLoop]]
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._by_loop = {}  # each kind its own registry
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    @classmethod
+    def of_running_loop(cls, *args) -> Self:
+        """The running loop's instance, made with ``cls(loop, *args)`` if it has none yet (or
+        one ``fits`` says is stale)."""
+        loop = asyncio.get_running_loop()
+        existing = cls._by_loop.get(id(loop))
+        if existing is None or not existing.fits(loop, *args):
+            existing = cls._by_loop[id(loop)] = cls(loop, *args)
+        return existing
+
+    def fits(self, loop: asyncio.AbstractEventLoop, *args) -> bool:
+        return self.loop is loop
+
+    def forget(self) -> None:
+        """Leave the registry (nothing left to do): the next ``of_running_loop`` starts anew."""
+        if self._by_loop.get(id(self.loop)) is self:
+            del self._by_loop[id(self.loop)]
+
+
 Call = tuple[Callable[..., Any], tuple, dict, asyncio.Future]
 
 
-class DatabaseTurns:
+class DatabaseTurns(PerLoop):
     """Calls from this process's sockets that wait for the database thread together go to it
     together: one hop for up to ``MAX_CALLS`` of them, each still its own unit of work (its own
     transaction, its own result or error), in the order they came.
@@ -52,21 +88,11 @@ class DatabaseTurns:
 
     MAX_CALLS = 8
 
-    _by_loop: dict[int, DatabaseTurns] = {}
-
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+        super().__init__(loop)
         self.waiting: list[Call] = []
         self.task: asyncio.Task | None = None
         self.turns = 0  # hops taken; calls / turns is how many went together (tests)
-
-    @classmethod
-    def of_running_loop(cls) -> DatabaseTurns:
-        loop = asyncio.get_running_loop()
-        turns = cls._by_loop.get(id(loop))
-        if turns is None or turns.loop is not loop:
-            turns = cls._by_loop[id(loop)] = cls(loop)
-        return turns
 
     async def run(self, function: Callable[..., Any], /, *args, **kwargs) -> Any:
         """``function(*args, **kwargs)`` in the database thread, in turn with the others."""
@@ -101,8 +127,8 @@ class DatabaseTurns:
             raise
         finally:
             self.task = None
-            if not self.waiting and self._by_loop.get(id(self.loop)) is self:
-                del self._by_loop[id(self.loop)]
+            if not self.waiting:
+                self.forget()
 
 
 def _run_each(loop: asyncio.AbstractEventLoop, calls: list[Call]) -> None:

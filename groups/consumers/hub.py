@@ -30,6 +30,7 @@ from channels.consumer import get_handler_name
 
 from community.realtime import GROUP_KEY
 from groups import services
+from groups.consumers.common import PerLoop
 
 if TYPE_CHECKING:
     from groups.consumers.chat import ChatConsumer
@@ -49,13 +50,12 @@ PRESENCE_SETTLE_SECONDS = 0.2
 RETRY_SECONDS = 1.0
 
 
-class RoomHub:
+class RoomHub(PerLoop):
     """The channel groups this server process's room sockets listen on (one hub per loop)."""
 
-    _by_loop: dict[int, RoomHub] = {}
-
     def __init__(self, loop: asyncio.AbstractEventLoop, layer) -> None:
-        self.loop, self.layer = loop, layer
+        super().__init__(loop)
+        self.layer = layer
         self.groups: dict[str, set[ChatConsumer]] = {}
         self.channel: str | None = None
         self.task: asyncio.Task | None = None
@@ -65,13 +65,9 @@ class RoomHub:
         # Group id -> the one instance of that group this process's sockets there share.
         self._rooms: weakref.WeakValueDictionary[int, Group] = weakref.WeakValueDictionary()
 
-    @classmethod
-    def of_running_loop(cls, layer) -> RoomHub:
-        loop = asyncio.get_running_loop()
-        hub = cls._by_loop.get(id(loop))
-        if hub is None or hub.loop is not loop or hub.layer is not layer:
-            hub = cls._by_loop[id(loop)] = cls(loop, layer)
-        return hub
+    def fits(self, loop: asyncio.AbstractEventLoop, layer) -> bool:
+        # A test may swap the channel layer; the hub listens on the one sockets send with.
+        return self.loop is loop and self.layer is layer
 
     def room(self, group: Group) -> Group:
         """The process's one instance of ``group``, for all its sockets in that room, updated

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
 from groups import selectors, services
-from groups.consumers.common import _db
+from groups.consumers.common import PerLoop, _db
 from moderation.matcher import get_matcher
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ TICK_SECONDS = 2.0
 REFRESH_EVERY_TICKS = 5
 
 
-class RoomWatch:
+class RoomWatch(PerLoop):
     """The periodic check of every room socket in this server process (one per event loop).
 
     Each socket is checked every ``TICK_SECONDS``: the sockets are split into ``SLICES`` and
@@ -40,22 +40,13 @@ class RoomWatch:
     """
 
     SLICES = 4
-    _by_loop: dict[int, RoomWatch] = {}
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
-        self.loop = loop
+        super().__init__(loop)
         self.sockets: set[ChatConsumer] = set()
         self.task: asyncio.Task | None = None
         self.ticks = 0
         self._added = 0
-
-    @classmethod
-    def of_running_loop(cls) -> RoomWatch:
-        loop = asyncio.get_running_loop()
-        watch = cls._by_loop.get(id(loop))
-        if watch is None or watch.loop is not loop:
-            watch = cls._by_loop[id(loop)] = cls(loop)
-        return watch
 
     def add(self, socket: ChatConsumer) -> None:
         # Round robin over the slices, so each slice holds about a quarter of the sockets.
@@ -96,8 +87,8 @@ class RoomWatch:
                     # The database or Redis hiccuped; the next tick tries again.
                     logger.warning("Chat socket check failed; retrying.", exc_info=True)
         finally:
-            if self._by_loop.get(id(self.loop)) is self and not self.sockets:
-                del self._by_loop[id(self.loop)]
+            if not self.sockets:
+                self.forget()
 
     async def tick(self, *, piece: int | None = None, refresh: bool) -> None:
         """Check the sockets of slice ``piece`` (all of them when None); with ``refresh``, also
