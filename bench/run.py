@@ -177,7 +177,14 @@ def main() -> None:
         cfg = {**cfg, "layers": True}
     scenarios = set(args.scenarios)
     WARMUP.update(warmup=cfg["warmup"], settle=cfg["settle"])
-    kinds = [k for k in args.servers.split(",") if k]
+    # Each named once (in the order given): a server named twice would be started twice, and
+    # the first of the two left serving after the run.
+    kinds = list(dict.fromkeys(k for k in args.servers.split(",") if k))
+    unknown = set(kinds) - {"stack", "stock", "raw", "floor", "before"}
+    if unknown:
+        raise SystemExit(f"Unknown servers: {', '.join(sorted(unknown))}.")
+    if "before" in kinds and args.before is None:
+        raise SystemExit("The 'before' server needs --before DIR (another checkout).")
     started = time.monotonic()
 
     db_url, drop_database = prepare_database(args.database_url)
