@@ -500,15 +500,37 @@ class Generator:
         deadline = loop.time() + cfg["drain"]
         while self.pending and loop.time() < deadline:
             await asyncio.sleep(0.05)
-        # A final resume from everyone: whatever the server still owes each client arrives now.
-        for client in self.clients:
+        # A final resume from everyone: whatever the server still owes each client arrives
+        # now. A client whose connection the server closed after it came back (on a slow
+        # machine, uvicorn's keepalive ping can time out mid-storm: close code 1011) opens a
+        # new one first, as room.js does on any close; they are counted in ``reopened``.
+        # Waited for as long as answers keep coming, and 10 s past the last one. (Waited for
+        # one by one, 10 s each, a few dozen unanswered clients took ten minutes.)
+        reopened: Counter = Counter()
+
+        async def ask(client: Client) -> None:
+            ws = client.ws
+            if ws is None or ws.close_code is not None:
+                reopened[str(ws.close_code if ws is not None else "gone")] += 1
+                await client.drop()
+                try:
+                    await client.open()
+                except (TimeoutError, OSError, WebSocketException):
+                    failures["could not reopen for the final resume"] += 1
+                    return
             client.resumed.clear()
             await client.send(dumps({"type": "resume", "after": client.last_seq}))
-        for client in self.clients:
-            try:
-                await asyncio.wait_for(client.resumed.wait(), 10)
-            except TimeoutError:
-                failures["final resume timed out"] += 1
+            await client.resumed.wait()
+
+        waiting = {asyncio.create_task(ask(client)) for client in self.clients}
+        while waiting:
+            done, waiting = await asyncio.wait(waiting, timeout=10)
+            if not done:
+                break
+        for late in waiting:
+            late.cancel()
+        if waiting:
+            failures["final resume timed out"] += len(waiting)
         return {
             "connect": connected,
             "clients_total": len(self.clients),
@@ -516,6 +538,7 @@ class Generator:
             "storm_seconds": round(max(resume_times), 2) if resume_times else None,
             "resume_p50_s": percentile(resume_times, 0.5),
             "failures": dict(failures),
+            "reopened": dict(reopened),
             "errors": dict(self.errors),
             "refused": dict(self.refused),
             "clients": self.client_report(),

@@ -236,6 +236,13 @@ def report(results: dict) -> str:
             f"handshakes {d['failed_handshakes']}, lost {d['loss']['lost']} of "
             f"{d['loss']['expected']:,} | | | | | ≤ 30 s, 0, 0, 0 |"
         )
+        reopened = sum(d.get("reopened", {}).values())
+        if reopened:
+            codes = ", ".join(f"{code}: {n}" for code, n in sorted(d["reopened"].items()))
+            lines.append(
+                f"| (d) storm | closed by the server after coming back, so opened again for the "
+                f"final resume (close codes) | {reopened:,} ({codes}) | | | | | |"
+            )
     e = results.get("e")
     if e:
         for name, stats in e.items():

@@ -184,6 +184,7 @@ def scenario_d(server, rooms, cfg, work) -> dict:
         "failures": result["failures"],
         "http_5xx": sum(v for k, v in result["failures"].items() if k.startswith("http 5")),
         "failed_handshakes": sum(result["failures"].values()),
+        "reopened": result["reopened"],
         "errors": result["errors"],
         "server_cores": usage["server_cores"],
         "server_errors_logged": log_text.count("Traceback"),

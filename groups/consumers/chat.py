@@ -169,8 +169,26 @@ class ChatConsumer(LeanAsgiMixin, AsyncWebsocketConsumer):
         self.connection_id = f"room.{secrets.token_hex(12)}"
         self.base_send = send
         try:
+            message = await receive()
             while True:
-                await self.dispatch(await receive())
+                # The next frame is read while this one is handled. uvicorn stops reading a
+                # socket from the moment it holds a frame the app hasn't taken, keepalive pongs
+                # included, so a frame that waits long (a resume queued behind a reconnect
+                # storm's database work on a slow machine) got its socket closed with 1011
+                # ("keepalive ping timeout") after 20 s (bench/ (d), docs/performance.md).
+                ahead = asyncio.ensure_future(receive())
+                try:
+                    await self.dispatch(message)
+                except BaseException:
+                    ahead.cancel()
+                    raise
+                if ahead.done():
+                    message = ahead.result()
+                else:
+                    # Nothing is lost: a cancelled wait on uvicorn's queue (asyncio.Queue.get)
+                    # takes nothing from it. An idle socket then waits without a task.
+                    ahead.cancel()
+                    message = await receive()
         except StopConsumer:
             pass
 
@@ -270,8 +288,13 @@ class ChatConsumer(LeanAsgiMixin, AsyncWebsocketConsumer):
     def _delivered(self, task: asyncio.Task) -> None:
         if self.mailbox is task:
             self.mailbox = None
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning("A room socket's event failed.", exc_info=task.exception())
+        error = None if task.cancelled() else task.exception()
+        if error is None:
+            return
+        if _gone(error):
+            self.closing = True  # nothing more to send it; its disconnect is on its way
+            return
+        logger.warning("A room socket's event failed.", exc_info=error)
 
     async def _close(self, code: int) -> None:
         if not self.closing:
