@@ -289,12 +289,16 @@ class ChatConsumer(LeanAsgiMixin, AsyncWebsocketConsumer):
         if self.mailbox is task:
             self.mailbox = None
         error = None if task.cancelled() else task.exception()
-        if error is None:
-            return
+        if error is not None and not self._stop_if_gone(error):
+            logger.warning("A room socket's event failed.", exc_info=error)
+
+    def _stop_if_gone(self, error: Exception) -> bool:
+        """If ``error`` says the client already went away, stop sending to this socket (its
+        disconnect is on its way; nothing to log) and say so."""
         if _gone(error):
-            self.closing = True  # nothing more to send it; its disconnect is on its way
-            return
-        logger.warning("A room socket's event failed.", exc_info=error)
+            self.closing = True
+            return True
+        return False
 
     async def _close(self, code: int) -> None:
         if not self.closing:
@@ -335,9 +339,8 @@ class ChatConsumer(LeanAsgiMixin, AsyncWebsocketConsumer):
                     return
                 await self._error(error.code, error.message, client_id=client_id, **error.details)
             except Exception as error:
-                if _gone(error):
-                    self.closing = True  # the client left before its answer; nothing to say
-                    return
+                if self._stop_if_gone(error):
+                    return  # the client left before its answer; nothing to say
                 # The database is unreachable, say. Nothing was stored or acked, so the client
                 # keeps the frame and retries it with the same client_id.
                 logger.exception("Chat frame %r failed.", frame.get("type"))
@@ -639,8 +642,7 @@ class ChatConsumer(LeanAsgiMixin, AsyncWebsocketConsumer):
                 self._delivery_failed(error)
 
     def _delivery_failed(self, error: Exception) -> None:
-        if _gone(error):
-            self.closing = True  # nothing more to send it; its disconnect is on its way
+        if self._stop_if_gone(error):
             return
         # The database hiccuped mid catch-up: the periodic check delivers it instead.
         logger.warning("Chat delivery failed; the next check catches up.", exc_info=True)
