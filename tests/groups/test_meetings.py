@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
@@ -503,10 +504,11 @@ def test_changing_the_time_of_day_moves_future_sittings_to_the_new_local_time(gr
     assert {(s.weekday(), s.hour) for s in starts} == {(1, 20)}
 
 
-def test_a_series_that_already_began_can_change_its_time_and_keeps_its_history(group, facilitator):
+def _series_two_weeks_in(group, facilitator):
+    """A weekly series of five at 19:00 London whose first two sittings have begun: scheduled
+    to start next Tuesday, then moved back two weeks (three if next Tuesday is over a week
+    away), with its history."""
     meeting = make_meeting(group, actor=facilitator, recurrence="weekly", recurrence_count=5)
-    # Two sittings already happened: move the whole series back. The first sitting is one to
-    # eight days away, so two weeks back leaves two in the past unless it is over a week away.
     back = timedelta(weeks=2 if meeting.starts_at - timezone.now() < timedelta(weeks=1) else 3)
     Meeting.objects.filter(pk=meeting.pk).update(starts_at=F("starts_at") - back)
     Occurrence.objects.filter(meeting=meeting).update(
@@ -515,11 +517,20 @@ def test_a_series_that_already_began_can_change_its_time_and_keeps_its_history(g
         ends_at=F("ends_at") - back,
     )
     meeting.refresh_from_db()
-    now = timezone.now()
     history = list(
-        Occurrence.objects.filter(starts_at__lt=now).values_list("pk", "starts_at", "ends_at")
+        Occurrence.objects.filter(starts_at__lt=timezone.now()).values_list(
+            "pk", "starts_at", "ends_at"
+        )
     )
     assert len(history) == 2
+    return meeting, history
+
+
+# A Thursday noon: no sitting of a Tuesday series is near, whichever hour it moves to.
+@time_machine.travel(datetime(2026, 11, 19, 12, 0, tzinfo=LONDON), tick=False)
+def test_a_series_that_already_began_can_change_its_time_and_keeps_its_history(group, facilitator):
+    meeting, history = _series_two_weeks_in(group, facilitator)
+    now = timezone.now()
     first_start = meeting.starts_at.astimezone(LONDON).replace(hour=20)
     assert first_start < now
     services.update_meeting(meeting, actor=facilitator, starts_at=first_start)
@@ -530,6 +541,29 @@ def test_a_series_that_already_began_can_change_its_time_and_keeps_its_history(g
     future = [o.starts_at.astimezone(LONDON) for o in meeting.occurrences.filter(starts_at__gt=now)]
     assert len(future) == 3  # five in all, counted from the first start
     assert {(s.weekday(), s.hour) for s in future} == {(1, 20)}
+
+
+# A Tuesday at 19:30: tonight's 19:00 sitting is under way when the series moves to 20:00.
+@time_machine.travel(datetime(2026, 11, 24, 19, 30, tzinfo=LONDON), tick=False)
+def test_moving_a_series_during_its_sitting_adds_no_second_sitting_that_evening(group, facilitator):
+    meeting, history = _series_two_weeks_in(group, facilitator)
+    now = timezone.now()
+    tonight = Occurrence.objects.get(meeting=meeting, starts_at__lte=now, ends_at__gt=now)
+    services.update_meeting(
+        meeting, actor=facilitator, starts_at=meeting.starts_at.astimezone(LONDON).replace(hour=20)
+    )
+    assert (
+        list(Occurrence.objects.filter(starts_at__lt=now).values_list("pk", "starts_at", "ends_at"))
+        == history
+    )
+    future = [o.starts_at.astimezone(LONDON) for o in meeting.occurrences.filter(starts_at__gt=now)]
+    assert [s.date() for s in future] == [date(2026, 12, 1), date(2026, 12, 8), date(2026, 12, 15)]
+    assert {s.hour for s in future} == {20}
+    assert meeting.occurrences.count() == 5  # the count still holds, tonight's sitting in it
+    tonight.refresh_from_db()
+    assert (tonight.starts_at.astimezone(LONDON).hour, tonight.status) == (19, "scheduled")
+    # The window-filler (Celery beat) agrees: nothing to add tonight either.
+    assert extend_all_occurrences(now=now) == 0
 
 
 def test_bad_input_to_an_edit_changes_nothing(group, facilitator):

@@ -55,15 +55,26 @@ def _to_utc(local: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
 
 
 def _planned_starts(meeting: Meeting, *, now: datetime) -> list[datetime]:
-    """UTC starts the recurrence puts after ``now``, capped by count and horizon."""
+    """UTC starts the recurrence puts after ``now``, capped by count and horizon, leaving out
+    any day (on the meeting's wall clock) whose sitting has already begun: moved from 19:00 to
+    20:00 at 19:30, tonight's sitting is the one under way, and the new time starts next time,
+    not with a second sitting tonight."""
     zone = zoneinfo.ZoneInfo(meeting.time_zone)
     horizon = now + HORIZON
+    # A day's sitting is known by its original start; only one that began within the last two
+    # days can share a wall-clock day with a start still ahead.
+    begun_days = {
+        start.astimezone(zone).date()
+        for start in Occurrence.objects.filter(
+            meeting=meeting, original_start__lte=now, original_start__gt=now - timedelta(days=2)
+        ).values_list("original_start", flat=True)
+    }
     starts: list[datetime] = []
     for local in _rule(meeting):
         start = _to_utc(local, zone)
         if start > horizon:
             break
-        if start > now:
+        if start > now and local.date() not in begun_days:
             starts.append(start)
             if len(starts) >= OCCURRENCE_CAP:
                 break
