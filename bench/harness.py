@@ -232,15 +232,16 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Server:
-        out = open(self.log_path, "ab")  # noqa: SIM115 -- closed with the process
-        self.process = subprocess.Popen(
-            ["bash", "-c", f"exec {self.command}"],
-            cwd=self.cwd,
-            env=self.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The child gets its own copy of the log's descriptor; ours is closed once it has it.
+        with open(self.log_path, "ab") as out:
+            self.process = subprocess.Popen(
+                ["bash", "-c", f"exec {self.command}"],
+                cwd=self.cwd,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self
 
     def wait_ready(self, *, http: bool) -> None:
@@ -442,13 +443,14 @@ def run_loadgen(spec: dict, server: Server | None, work: Path, timeout: float) -
     spec_path = work / f"spec-{time.monotonic_ns()}.json"
     out_path = spec_path.with_suffix(".out.json")
     spec_path.write_text(json.dumps(spec))
-    process = subprocess.Popen(
-        [PYTHON, "-m", "bench.loadgen", str(spec_path), str(out_path)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=open(work / "loadgen.log", "ab"),  # noqa: SIM115 -- closed with the process
-        text=True,
-    )
+    with open(work / "loadgen.log", "ab") as errors:
+        process = subprocess.Popen(
+            [PYTHON, "-m", "bench.loadgen", str(spec_path), str(out_path)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
     gen = psutil.Process(process.pid)
     events = []
     deadline = time.monotonic() + timeout
@@ -535,13 +537,15 @@ def between(events: list, start: str, end: str, nth: int = 0) -> dict:
     return out
 
 
-WARMUP: dict = {}
+# The run's pace (bench/run.py sets it, FULL or QUICK): the warm-up before each fan-out, the
+# pause after connecting, and how long a server must stay quiet to count as idle.
+TIMING: dict = {"idle_window": 2.0}
 
 
 def spec_for(kind: str, server: Server, rooms: list[dict], mode: str, **extra) -> dict:
     if mode == "fanout":
-        extra.setdefault("warmup", WARMUP["warmup"])
-        extra.setdefault("settle", WARMUP["settle"])
+        extra.setdefault("warmup", TIMING["warmup"])
+        extra.setdefault("settle", TIMING["settle"])
     return {
         "kind": "stack" if kind == "before" else kind,
         "mode": mode,
@@ -554,11 +558,12 @@ def spec_for(kind: str, server: Server, rooms: list[dict], mode: str, **extra) -
 
 def wait_until_idle(server: Server, *, limit: float = 60.0) -> None:
     """Let a server finish what an overload left queued before the next measurement starts:
-    until it uses under a tenth of a core for two seconds (or ``limit`` seconds pass)."""
+    until it uses under a tenth of a core for ``TIMING["idle_window"]`` seconds (or ``limit``
+    seconds pass)."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         before = server.snapshot()
-        time.sleep(2)
+        time.sleep(TIMING["idle_window"])
         after = server.snapshot()
         if (after["cpu"] - before["cpu"]) / (after["wall"] - before["wall"]) < 0.1:
             return
@@ -567,13 +572,14 @@ def wait_until_idle(server: Server, *, limit: float = 60.0) -> None:
 
 def run_script(args: list[str], work: Path, env: dict | None = None, timeout: float = 900) -> dict:
     out = work / f"script-{time.monotonic_ns()}.json"
-    subprocess.run(
-        [PYTHON, *args, "--json", str(out)],
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        check=True,
-        timeout=timeout,
-        stdout=open(work / "scripts.log", "ab"),  # noqa: SIM115 -- closed with the process
-        stderr=subprocess.STDOUT,
-    )
+    with open(work / "scripts.log", "ab") as log_file:
+        subprocess.run(
+            [PYTHON, *args, "--json", str(out)],
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            check=True,
+            timeout=timeout,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     return json.loads(out.read_text())

@@ -50,7 +50,7 @@ from bench.harness import (
     MEMBERS_PER_ROOM,
     PROFILE,
     ROOT,
-    WARMUP,
+    TIMING,
     log,
     make_rooms,
     prepare_database,
@@ -83,7 +83,7 @@ FULL = {
     },
     # (c) and (d) at the issue's sizes: 5,004 idle sockets, 2,004 reconnecting (--small: a fifth
     # of each, 1,008 and 1,008, about two minutes less).
-    "c": {"rooms": 417, "settle": 2, "idle_seconds": 2, "pause": 2},
+    "c": {"rooms": 417, "settle": 2, "idle_seconds": 2},
     "d": {"rooms": 167, "rate": 100, "before": 2, "jitter": 5, "give_up": 30, "after": 2},
     "e": {"clients": 50, "seconds": 5, "pace": 1.0},
     "f": {"rounds": 10, "long": 40},
@@ -95,29 +95,35 @@ FULL = {
     # Each server process compiles its matchers and fills its caches on first use.
     "warmup": {"rate": 20, "seconds": 5},
     "settle": 1.0,
+    # A server counts as idle again (before the next measurement) after this long under a
+    # tenth of a core.
+    "idle_window": 2.0,
 }
+# The smoke run CI makes (tests/bench/): every scenario and server once, as briefly as still
+# shows the harness works and loses nothing; its numbers mean nothing.
 QUICK = {
-    "a": {"rooms": 2, "rate": 10, "seconds": 2, "drain": 15},
+    "a": {"rooms": 2, "rate": 10, "seconds": 1, "drain": 15},
     "b": {
         "rooms": 2,
         "step_seconds": 1,
-        "hold_seconds": 2,
+        "hold_seconds": 1,
         "factor": 2,
         "bisect": 0,
         "max_signed_in": 20,
         "max": 20,
-        "budget_seconds": 5,
+        "budget_seconds": 3,
         "hold_attempts": 1,
     },
-    "c": {"rooms": 2, "settle": 0.5, "idle_seconds": 0.5, "pause": 0.2},
-    "d": {"rooms": 2, "rate": 5, "before": 1, "jitter": 0.5, "give_up": 20, "after": 1},
+    "c": {"rooms": 2, "settle": 0.3, "idle_seconds": 0.3},
+    "d": {"rooms": 2, "rate": 5, "before": 0.5, "jitter": 0.5, "give_up": 20, "after": 0.5},
     "e": {"clients": 4, "seconds": 1, "pace": None},
     "f": {"rounds": 1, "long": 2},
     "g": None,
     "layers": False,
     "seconds": 120,
-    "warmup": {"rate": 5, "seconds": 1, "pause": 0.2},
+    "warmup": {"rate": 10, "seconds": 0.5, "pause": 0.2},
     "settle": 0.2,
+    "idle_window": 0.3,
 }
 
 
@@ -176,7 +182,7 @@ def main() -> None:
     if args.layers:
         cfg = {**cfg, "layers": True}
     scenarios = set(args.scenarios)
-    WARMUP.update(warmup=cfg["warmup"], settle=cfg["settle"])
+    TIMING.update(warmup=cfg["warmup"], settle=cfg["settle"], idle_window=cfg["idle_window"])
     # Each named once (in the order given): a server named twice would be started twice, and
     # the first of the two left serving after the run.
     kinds = list(dict.fromkeys(k for k in args.servers.split(",") if k))
@@ -223,6 +229,7 @@ def main() -> None:
             servers = start_servers(
                 kinds, db_url=db_url, workers=args.workers, work=work, before=args.before
             )
+            log(f"servers ready: {', '.join(servers)}")
         if "a" in scenarios:
             results["a"] = scenario_a(servers, rooms["a"], cfg["a"], work)
         # (c) before the busier scenarios: a process's memory doesn't shrink after them, so

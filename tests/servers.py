@@ -69,13 +69,14 @@ class UvicornServer:
         return f"http://localhost:{self.port}"
 
     def start(self) -> UvicornServer:
-        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 -- closed with the process
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "community.asgi:application",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", self.log_level,
-             *(["--workers", str(self.workers)] if self.workers > 1 else []), *self.extra_args],
-            cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        # The child gets its own copy of the log's descriptor; ours is closed once it has it.
+        with open(self.log or os.devnull, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "community.asgi:application",
+                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", self.log_level,
+                 *(["--workers", str(self.workers)] if self.workers > 1 else []), *self.extra_args],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         deadline = time.monotonic() + 30
         while True:
             if self.process.poll() is not None:
